@@ -1,0 +1,79 @@
+/**
+ * Pure rules for names inside a build archive. We never extract to a path the archive chooses, but
+ * the names still become keys of tree manifests and, later, paths in rsync exports, so a hostile
+ * name is refused here, once, for every consumer (invariant 7).
+ */
+import { posix } from 'node:path';
+
+export type Section = 'binpkgs' | 'repos' | 'etc-portage' | 'var-lib-portage' | 'aux';
+export const REQUIRED_SECTIONS: readonly Section[] = ['binpkgs', 'repos', 'etc-portage', 'var-lib-portage'];
+const SECTIONS = new Set<string>([...REQUIRED_SECTIONS, 'aux']);
+
+/**
+ * Returns the canonical member name (no `./` prefix, no trailing slash), '' for the archive root,
+ * or an error reason. Canonical names are what every later check and manifest uses.
+ */
+export function canonicalMemberName(raw: string): { name: string } | { reason: string } {
+  if (raw.includes('\0')) return { reason: 'name contains a NUL byte' };
+  if (raw.startsWith('/')) return { reason: 'absolute path' };
+  if (raw.includes('\\')) return { reason: 'name contains a backslash' };
+  const segments = raw.split('/');
+  const kept: string[] = [];
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i];
+    if (s === '..') return { reason: "path contains a '..' segment" };
+    if (s === '.' || s === '') {
+      // '' only as the trailing slash of a directory or a doubled slash; '.' as a './' prefix.
+      continue;
+    }
+    kept.push(s);
+  }
+  return { name: kept.join('/') };
+}
+
+/** The section a canonical name belongs to, or null for the root and unknown top-level names. */
+export function sectionOf(name: string): Section | null {
+  const top = name.split('/', 1)[0];
+  return SECTIONS.has(top) ? (top as Section) : null;
+}
+
+/**
+ * Where a symlink at `linkName` pointing at `target` lands, as a canonical name relative to the
+ * archive root; null when it leaves the archive's own tree (absolute, or too many `..`).
+ */
+export function resolveLinkTarget(linkName: string, target: string): string | null {
+  if (target === '' || target.startsWith('/') || target.includes('\0')) return null;
+  const joined = posix.normalize(posix.join(posix.dirname(linkName), target));
+  if (joined === '..' || joined.startsWith('../') || joined.startsWith('/')) return null;
+  return joined === '.' ? '' : joined.replace(/\/$/, '');
+}
+
+/**
+ * The tree a member belongs to: `etc-portage`, `var-lib-portage`, `repos/<repo>`, `aux/<name>`;
+ * files directly under `repos/` (such as gbp.json) form the tree `repos`. Returns the tree name and
+ * the path inside it ('.' for the tree's root directory).
+ */
+export function treeOf(name: string): { tree: string; path: string } | null {
+  const parts = name.split('/');
+  const section = parts[0];
+  if (section === 'etc-portage' || section === 'var-lib-portage') {
+    return { tree: section, path: parts.length === 1 ? '.' : parts.slice(1).join('/') };
+  }
+  if (section === 'repos' || section === 'aux') {
+    if (parts.length === 1) return { tree: section, path: '.' };
+    if (parts.length === 2) return null; // decided by the caller: a directory starts a tree, a file joins `repos`
+    return { tree: `${section}/${parts[1]}`, path: parts.slice(2).join('/') };
+  }
+  return null;
+}
+
+/** Names that look different but are the same after Unicode normalisation collide on clients. */
+export function normalisedKey(name: string): string {
+  return name.normalize('NFC');
+}
+
+/** Machine names and build ids become path segments and URL parts: keep them boring. */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+export function isSafeName(s: string): boolean {
+  return SAFE_NAME.test(s) && !s.includes('..');
+}

@@ -1,0 +1,238 @@
+/**
+ * Takes in the binpkgs/ section of an archive: the build's own `Packages` index and the package
+ * files, and produces the build's package records, cross-checked against that index (SIZE, MD5,
+ * SHA1, presence, CPV and BUILD_ID).
+ *
+ * A package's bytes either
+ * - match a package the store already has, known from the index's SHA1 before the file arrives
+ *   (Portage writes `Packages` first in name order): then they are only hashed, SHA-256 only, to
+ *   confirm, and never written; or
+ * - are staged to a file while MD5, SHA1 and SHA-256 are computed; then the store is asked whether
+ *   that blob exists, and only a new blob has its metadata read (from the staged file, by position)
+ *   and is kept for the commit.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { archiveError } from '../errors.js';
+import { formatFromName, readBinpkgMetadata, stanzaFromMetadata, type BinpkgFormat } from '../binpkg/metadata.js';
+import { parsePackages, type PackagesIndex, type Stanza } from '../binpkg/packages-index.js';
+import { blobPath, keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import type { PackageRecord } from './build-manifest.js';
+import type { KnownContent } from './known-content.js';
+
+const MAX_INDEX_BYTES = 256 << 20;
+
+export interface MemberSink {
+  data(chunk: Buffer): void;
+  end(): void | Promise<void>;
+}
+
+/** A new blob waiting for the commit: the staged file and its record. */
+export interface StagedBlob {
+  file: string;
+  record: PackageRecord;
+}
+
+interface Received {
+  member: string;
+  mtime: number;
+  /** Set when the bytes were staged (new to this pull). */
+  staged?: StagedBlob;
+  record: PackageRecord;
+  /** Whether MD5/SHA1 were computed from the bytes, or implied by a SHA-256 match. */
+  known: boolean;
+}
+
+export class BinpkgIntake {
+  private index: PackagesIndex | null = null;
+  private indexByPath = new Map<string, Stanza>();
+  private readonly received = new Map<string, Received>();
+  private readonly stagedBySha = new Map<string, StagedBlob>();
+  private seq = 0;
+  readonly warnings: string[] = [];
+  readonly stats = { packages: 0, bytes: 0, newPackages: 0, newBytes: 0, verifiedWithoutWrite: 0 };
+
+  constructor(
+    private readonly store: Store,
+    private readonly known: KnownContent,
+    private readonly staging: string,
+  ) {}
+
+  beginIndex(member: string, size: number): MemberSink {
+    if (size > MAX_INDEX_BYTES) throw archiveError(member, `index of ${size} bytes exceeds the ${MAX_INDEX_BYTES}-byte limit`);
+    const chunks: Buffer[] = [];
+    return {
+      data: (c) => void chunks.push(c),
+      end: () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        this.index = parsePackages(text);
+        if (this.index.header.VERSION !== undefined && this.index.header.VERSION !== '0') {
+          throw archiveError(member, `VERSION ${this.index.header.VERSION} is not a Portage binary package index`);
+        }
+        for (const e of this.index.entries) {
+          if (!e.PATH) throw archiveError(member, `entry ${e.CPV ?? '(no CPV)'} has no PATH`);
+          if (this.indexByPath.has(e.PATH)) throw archiveError(member, `PATH ${e.PATH} is listed twice`);
+          this.indexByPath.set(e.PATH, e);
+        }
+      },
+    };
+  }
+
+  /** Returns null for files Portage would not read as packages (they are reported and skipped). */
+  beginPackage(member: string, relPath: string, size: number, mtime: number): MemberSink | null {
+    const format = formatFromName(relPath);
+    if (!format) {
+      this.warnings.push(`${member}: not a binary package name; skipped`);
+      return null;
+    }
+    const listed = this.indexByPath.get(relPath);
+    const candidate = listed?.SHA1 ? this.known.binpkgsBySha1.get(listed.SHA1) : undefined;
+    if (candidate && candidate.md5 === listed!.MD5 && String(candidate.size) === listed!.SIZE && candidate.size === size) {
+      return this.verifyKnown(member, relPath, mtime, candidate);
+    }
+    return this.stage(member, relPath, size, mtime, format);
+  }
+
+  private verifyKnown(member: string, relPath: string, mtime: number, candidate: PackageRecord): MemberSink {
+    const sha256 = createHash('sha256');
+    return {
+      data: (c) => void sha256.update(c),
+      end: () => {
+        if (sha256.digest('hex') !== candidate.sha256) {
+          throw archiveError(member, 'the file does not match its entry in binpkgs/Packages (SIZE/MD5/SHA1)');
+        }
+        this.stats.verifiedWithoutWrite++;
+        this.receive(relPath, { member, mtime, record: { ...candidate, origin: relPath }, known: true });
+      },
+    };
+  }
+
+  private stage(member: string, relPath: string, size: number, mtime: number, format: BinpkgFormat): MemberSink {
+    const file = join(this.staging, `binpkg-${this.seq++}`);
+    const fd = openSync(file, 'wx');
+    const hashes: Hash[] = [createHash('md5'), createHash('sha1'), createHash('sha256')];
+    let written = 0;
+    return {
+      data: (c) => {
+        for (const h of hashes) h.update(c);
+        let done = 0;
+        while (done < c.length) done += writeSync(fd, c, done, c.length - done, written + done);
+        written += c.length;
+      },
+      end: async () => {
+        closeSync(fd);
+        const [md5, sha1, sha256] = hashes.map((h) => h.digest('hex'));
+        const already = this.stagedBySha.get(sha256);
+        if (already) {
+          unlinkSync(file);
+          this.receive(relPath, { member, mtime, record: { ...already.record, origin: relPath }, known: false });
+          return;
+        }
+        const existing = await this.store.get(keys.blobMeta(sha256));
+        if (existing) {
+          unlinkSync(file);
+          const record = JSON.parse(existing.toString('utf8')) as PackageRecord;
+          this.receive(relPath, { member, mtime, record: { ...record, origin: relPath }, known: false });
+          return;
+        }
+        let meta;
+        try {
+          meta = await readBinpkgMetadata(file, format);
+        } catch (err) {
+          throw archiveError(member, `cannot read the package's metadata: ${(err as Error).message}`);
+        }
+        let stanza: Stanza;
+        try {
+          stanza = stanzaFromMetadata(meta, { size, md5, sha1 });
+        } catch (err) {
+          throw archiveError(member, (err as Error).message);
+        }
+        const record: PackageRecord = {
+          origin: relPath,
+          sha256,
+          size,
+          md5,
+          sha1,
+          format,
+          signed: meta.signed,
+          stanza,
+          description: meta.values.DESCRIPTION?.trim() || undefined,
+        };
+        const staged = { file, record };
+        this.stagedBySha.set(sha256, staged);
+        this.receive(relPath, { member, mtime, staged, record, known: false });
+      },
+    };
+  }
+
+  private receive(relPath: string, r: Received): void {
+    this.received.set(relPath, r);
+  }
+
+  /**
+   * Cross-checks the packages against the build's index and returns the records in index order,
+   * plus the new blobs to store. Throws an archive error naming the first inconsistency.
+   */
+  finish(): { header: Stanza; packages: PackageRecord[]; newBlobs: StagedBlob[] } {
+    if (!this.index) {
+      throw archiveError('binpkgs/Packages', "missing: the build's own Packages index is needed to check its packages");
+    }
+    const packages: PackageRecord[] = [];
+    const newBlobs = new Map<string, StagedBlob>();
+    for (const entry of this.index.entries) {
+      const path = entry.PATH;
+      const member = `binpkgs/${path}`;
+      const got = this.received.get(path);
+      if (!got) throw archiveError(member, 'listed in binpkgs/Packages but not in the archive');
+      const r = got.record;
+      const mismatches = [
+        ['SIZE', entry.SIZE, String(r.size)],
+        ['MD5', entry.MD5, r.md5],
+        ['SHA1', entry.SHA1, r.sha1],
+      ].filter(([, want, have]) => want !== have);
+      if (mismatches.length) {
+        const what = mismatches.map(([k, want, have]) => `${k} ${want ?? '(missing)'} in the index, ${have} in the file`).join('; ');
+        throw archiveError(member, `does not match binpkgs/Packages: ${what}`);
+      }
+      if (entry.CPV && entry.CPV !== r.stanza.CPV) {
+        throw archiveError(member, `the package's metadata says ${r.stanza.CPV} but binpkgs/Packages says ${entry.CPV}`);
+      }
+      if (entry.BUILD_ID && r.stanza.BUILD_ID && entry.BUILD_ID !== r.stanza.BUILD_ID) {
+        throw archiveError(member, `the package's metadata says BUILD_ID ${r.stanza.BUILD_ID} but binpkgs/Packages says ${entry.BUILD_ID}`);
+      }
+      if (got.staged) {
+        const staged = newBlobs.get(r.sha256) ?? got.staged;
+        if (!staged.record.stanza.PATH) finaliseNewRecord(staged.record, entry, got.mtime);
+        newBlobs.set(r.sha256, staged);
+        packages.push({ ...staged.record, origin: path });
+      } else {
+        packages.push(r.stanza.PATH ? r : finaliseNewRecord(r, entry, got.mtime));
+      }
+    }
+    for (const [path, got] of this.received) {
+      if (!this.indexByPath.has(path)) this.warnings.push(`${got.member}: not listed in binpkgs/Packages; not published`);
+    }
+    this.stats.packages = packages.length;
+    this.stats.bytes = packages.reduce((n, p) => n + p.size, 0);
+    this.stats.newPackages = newBlobs.size;
+    this.stats.newBytes = [...newBlobs.values()].reduce((n, b) => n + b.record.size, 0);
+    const header = { ...this.index.header };
+    return { header, packages, newBlobs: [...newBlobs.values()] };
+  }
+}
+
+/**
+ * Fixes what a new blob keeps for life (invariant 4): its name and PATH, and its MTIME, taken from
+ * the build's own index (what Portage recorded when it made the package), else the member's mtime.
+ */
+function finaliseNewRecord(record: PackageRecord, entry: Stanza, memberMtime: number): PackageRecord {
+  const ext = record.origin.endsWith('.gpkg.tar') ? '.gpkg.tar' : record.origin.endsWith('.tbz2') ? '.tbz2' : '.xpak';
+  const pf = record.stanza.CPV.split('/')[1];
+  const base = /^[A-Za-z0-9+_.-]+$/.test(pf) ? pf : 'package';
+  const name = record.stanza.BUILD_ID ? `${base}-${record.stanza.BUILD_ID}${ext}` : `${base}${ext}`;
+  const mtime = /^\d+$/.test(entry.MTIME ?? '') ? entry.MTIME : String(memberMtime);
+  record.stanza = { ...record.stanza, PATH: blobPath(record.sha256, name), MTIME: mtime };
+  return record;
+}

@@ -1,0 +1,59 @@
+/**
+ * build.json: the immutable record of one build. Everything derived about a build (its Packages
+ * index, pages, published views) is regenerated from this file alone (invariant 3), so it carries
+ * each package's full index entry, including the PATH and MTIME the blob keeps for life.
+ */
+import type { Stanza } from '../binpkg/packages-index.js';
+
+export const BUILD_FORMAT = 1;
+
+export interface PackageRecord {
+  /** Where the package was in the build's PKGDIR (e.g. `app-misc/hello/hello-1.0-1.gpkg.tar`). */
+  origin: string;
+  sha256: string;
+  size: number;
+  md5: string;
+  sha1: string;
+  format: 'gpkg' | 'xpak';
+  signed: boolean;
+  /** The index entry, with PATH (relative to blobs/) and MTIME. */
+  stanza: Stanza;
+  /** DESCRIPTION from the metadata, for pages (Portage's own index leaves it out). */
+  description?: string;
+}
+
+export interface TreeRef {
+  /** SHA-256 of the stored tree manifest (trees/<h2>/<sha>.json.gz). */
+  manifest: string;
+  files: number;
+  bytes: number;
+}
+
+export interface BuildManifest {
+  format: number;
+  machine: string;
+  id: string;
+  /** Unix seconds when the build was ingested; its index's TIMESTAMP. */
+  created: number;
+  parent: string | null;
+  archive: {
+    source: string;
+    sha256: string;
+    bytes: number;
+    tarBytes: number;
+    compression: string;
+  };
+  binpkgs: {
+    /** The build's own Packages header, minus what clients write and what we set. */
+    header: Stanza;
+    packages: PackageRecord[];
+  };
+  trees: Record<string, TreeRef>;
+  warnings: string[];
+}
+
+export function parseBuildManifest(data: Buffer, where: string): BuildManifest {
+  const m = JSON.parse(data.toString('utf8')) as BuildManifest;
+  if (m.format !== BUILD_FORMAT) throw new Error(`${where}: unsupported build format ${m.format}`);
+  return m;
+}

@@ -1,0 +1,106 @@
+/**
+ * Makes an ingested build visible, in the order of DESIGN.md (invariant 1: nothing references an
+ * object that is not yet durably stored):
+ *   blobs (+ their meta.json) → packs → tree manifests → build.json → the build's Packages
+ *   → the machine's state (compare-and-swap)
+ * build.json is created only if absent: of two pulls of the same id exactly one records it, and
+ * the other finds out whether it carried the same archive (a no-op) or a different one (refused).
+ * A crash anywhere leaves at worst unreferenced objects, which gc removes after its grace period.
+ */
+import { GbpError } from '../errors.js';
+import { renderIndex } from '../binpkg/index-render.js';
+import { keys } from '../store/keys.js';
+import type { SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { updateState } from '../lifecycle/machine-state.js';
+import { forEachLimit } from '../util/pool.js';
+import { BUILD_FORMAT, parseBuildManifest, type BuildManifest, type TreeRef } from './build-manifest.js';
+import type { IngestResult } from './ingest.js';
+import { encodeTree } from './tree-manifest.js';
+
+const PARALLEL_PUTS = 8;
+
+export interface CommitResult {
+  manifest: BuildManifest;
+  /** True when the same archive had already been recorded under this id. */
+  existed: boolean;
+}
+
+export async function commitBuild(
+  store: Store,
+  site: SiteSettings,
+  machine: string,
+  id: string,
+  parent: string | null,
+  ingest: IngestResult,
+  created: number,
+): Promise<CommitResult> {
+  await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ file, record }) => {
+    const name = record.stanza.PATH.split('/').pop()!;
+    await store.putFile(keys.blob(record.sha256, name), file, { immutable: true, contentType: 'application/x-tar' });
+    const { origin: _origin, ...meta } = record;
+    await store.putIfAbsent(keys.blobMeta(record.sha256), `${JSON.stringify(meta)}\n`, { immutable: true, contentType: 'application/json' });
+  });
+  await forEachLimit(ingest.packs, PARALLEL_PUTS, (pack) =>
+    store.putFile(keys.pack(pack.id), pack.path, { immutable: true, contentType: 'application/octet-stream' }),
+  );
+  const trees: Record<string, TreeRef> = {};
+  for (const [name, entries] of [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const { data, sha256 } = encodeTree(entries);
+    await store.putIfAbsent(keys.tree(sha256), data, { immutable: true, contentType: 'application/gzip' });
+    const files = entries.filter((e) => e.type === 'f');
+    trees[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };
+  }
+
+  const manifest: BuildManifest = {
+    format: BUILD_FORMAT,
+    machine,
+    id,
+    created,
+    parent,
+    archive: ingest.archive,
+    binpkgs: { header: ingest.header, packages: ingest.packages },
+    trees,
+    warnings: ingest.warnings,
+  };
+  const buildKey = keys.buildJson(machine, id);
+  const created1 = await store.putIfAbsent(buildKey, `${JSON.stringify(manifest, null, 1)}\n`, {
+    immutable: true,
+    contentType: 'application/json',
+  });
+  if (!created1) {
+    const existing = parseBuildManifest((await store.get(buildKey))!, buildKey);
+    assertSameArchive(existing, ingest.archive.sha256);
+    return { manifest: existing, existed: true };
+  }
+  await writeBuildIndex(store, site, manifest);
+  await recordBuild(store, manifest);
+  return { manifest, existed: false };
+}
+
+/** The build's own Packages + Packages.gz, TIMESTAMP = the build's creation, file mtime = TIMESTAMP. */
+export async function writeBuildIndex(store: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
+  const index = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created);
+  const dir = keys.buildBinpkgs(build.machine, build.id);
+  await store.put(`${dir}Packages`, index.text, { mtime: index.timestamp, contentType: 'text/plain; charset=utf-8' });
+  await store.put(`${dir}Packages.gz`, index.gz, { mtime: index.timestamp, contentType: 'application/gzip' });
+}
+
+/** Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it). */
+export async function recordBuild(store: Store, build: BuildManifest): Promise<void> {
+  await updateState(store, build.machine, (state) => {
+    if (state.builds.some((b) => b.id === build.id)) return false;
+    state.builds.push({ id: build.id, added: build.created });
+    return true;
+  });
+}
+
+export function assertSameArchive(existing: BuildManifest, sha256: string): void {
+  if (existing.archive.sha256 !== sha256) {
+    throw new GbpError(
+      'conflict',
+      `${existing.machine} ${existing.id}`,
+      `build ${existing.id} of ${existing.machine} already exists with different content (archive sha256 ${existing.archive.sha256.slice(0, 12)}…, this one ${sha256.slice(0, 12)}…); builds are immutable, use a new build id`,
+    );
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * Reads a build archive in one streaming pass and turns it into a build candidate: package records,
+ * tree manifests, and the new blobs and packs staged for the commit. Nothing here touches what
+ * readers of the store see; a refused archive leaves only its staging directory, which the caller
+ * removes (invariant 7).
+ *
+ * Each member is checked once, here, before any consumer sees it: canonical name (no absolute path,
+ * no `..`, no NUL), a known section, no device or FIFO, no name that collides with another after
+ * Unicode normalisation, nothing below a symlink or a file, symlinks that stay inside the archive,
+ * hard links to earlier members of the same tree.
+ */
+import { createHash } from 'node:crypto';
+import xxhash from 'xxhash-wasm';
+import { archiveError, GbpError } from '../errors.js';
+import { decompress } from '../archive/decompress.js';
+import {
+  canonicalMemberName,
+  normalisedKey,
+  REQUIRED_SECTIONS,
+  resolveLinkTarget,
+  sectionOf,
+  treeOf,
+  type Section,
+} from '../archive/member-path.js';
+import type { ArchiveSource } from '../archive/source.js';
+import { TarReader, type TarEntry, type TarSink } from '../archive/tar-reader.js';
+import { CLIENT_ONLY_HEADER_KEYS, type Stanza } from '../binpkg/packages-index.js';
+import type { Store } from '../store/store.js';
+import { BinpkgIntake, type MemberSink, type StagedBlob } from './binpkg-intake.js';
+import type { PackageRecord } from './build-manifest.js';
+import type { KnownContent } from './known-content.js';
+import { PackWriter, type SealedPack } from './pack-writer.js';
+import { TreeIntake, type TreeStats } from './tree-intake.js';
+import type { TreeEntry } from './tree-manifest.js';
+
+export interface IngestOptions {
+  /** Refuse archives whose tar stream (uncompressed) exceeds this many bytes. */
+  maxTarBytes: number;
+  onProgress?: (p: { rawBytes: number; tarBytes: number; members: number }) => void;
+}
+
+export interface IngestResult {
+  archive: { source: string; sha256: string; bytes: number; tarBytes: number; compression: string };
+  header: Stanza;
+  packages: PackageRecord[];
+  trees: Map<string, TreeEntry[]>;
+  newBlobs: StagedBlob[];
+  packs: SealedPack[];
+  warnings: string[];
+  stats: { members: number; trees: TreeStats; binpkgs: BinpkgIntake['stats'] };
+}
+
+type Seen = { kind: 'dir' } | { kind: 'other' } | { kind: 'file'; tree: string | null; entry: TreeEntry | null };
+
+class ArchiveIngest implements TarSink {
+  private readonly seen = new Map<string, Seen>();
+  private readonly rawNames = new Map<string, string>();
+  private readonly sections = new Set<Section>();
+  private current: MemberSink | null = null;
+  private currentTree: { name: string; sink: ReturnType<TreeIntake['beginFile']>; seenKey: string } | null = null;
+  private lastCheckedParent = '';
+  members = 0;
+
+  constructor(
+    private readonly trees: TreeIntake,
+    private readonly binpkgs: BinpkgIntake,
+  ) {}
+
+  entry(e: TarEntry): void | Promise<void> {
+    this.members++;
+    const canon = canonicalMemberName(e.name);
+    if ('reason' in canon) throw archiveError(e.name, canon.reason);
+    const name = canon.name;
+    if (name === '') {
+      if (e.type !== 'directory') throw archiveError(e.name, 'the archive root must be a directory');
+      return;
+    }
+    const section = sectionOf(name);
+    if (!section) {
+      throw archiveError(name, 'unexpected top-level entry (a build archive has binpkgs/, repos/, etc-portage/, var-lib-portage/ and optionally aux/)');
+    }
+    if (e.type === 'char-device' || e.type === 'block-device' || e.type === 'fifo') {
+      throw archiveError(name, `${e.type} entries are not allowed in a build archive`);
+    }
+    this.sections.add(section);
+    const key = normalisedKey(name);
+    const previous = this.seen.get(key);
+    if (previous) {
+      if (this.rawNames.get(key) !== name) {
+        throw archiveError(name, `collides with '${this.rawNames.get(key)}' after Unicode normalisation`);
+      }
+      if (!(previous.kind === 'dir' && e.type === 'directory')) throw archiveError(name, 'appears twice in the archive');
+      return;
+    }
+    this.checkAncestors(name);
+    this.rawNames.set(key, name);
+
+    if (section === 'binpkgs') return this.binpkgEntry(e, name, key);
+
+    // A directory directly under repos/ or aux/ starts a tree; a file there joins the section's own.
+    const place = treeOf(name) ?? (e.type === 'directory' ? { tree: name, path: '.' } : { tree: section, path: name.split('/')[1] });
+    if (place.path === '.' && (place.tree === 'repos' || place.tree === 'aux')) {
+      // The section directories themselves hold no tree of their own.
+      if (e.type !== 'directory') throw archiveError(name, 'must be a directory');
+      this.seen.set(key, { kind: 'dir' });
+      return;
+    }
+    switch (e.type) {
+      case 'directory':
+        this.seen.set(key, { kind: 'dir' });
+        this.trees.addDirectory(place.tree, place.path, e.mode, e.mtime);
+        return;
+      case 'symlink': {
+        if (resolveLinkTarget(name, e.linkname) === null) {
+          throw archiveError(name, `symbolic link to '${e.linkname}' points outside the archive`);
+        }
+        this.seen.set(key, { kind: 'other' });
+        this.trees.addSymlink(place.tree, place.path, e.mode, e.mtime, e.linkname);
+        return;
+      }
+      case 'hardlink': {
+        const targetCanon = canonicalMemberName(e.linkname);
+        const target = 'name' in targetCanon ? this.seen.get(normalisedKey(targetCanon.name)) : undefined;
+        if (!target || target.kind !== 'file' || !target.entry) {
+          throw archiveError(name, `hard link to '${e.linkname}', which is not an earlier file of the archive's trees`);
+        }
+        if (target.tree !== place.tree) throw archiveError(name, `hard link to '${e.linkname}' crosses from ${place.tree} to ${target.tree}`);
+        const entry = this.trees.addHardlink(place.tree, place.path, e.mode, e.mtime, target.entry);
+        this.seen.set(key, { kind: 'file', tree: place.tree, entry });
+        return;
+      }
+      case 'file': {
+        const sink = this.trees.beginFile(place.tree, place.path, e.mode, e.mtime, e.size);
+        this.currentTree = { name: place.tree, sink, seenKey: key };
+        this.seen.set(key, { kind: 'file', tree: place.tree, entry: null });
+        return;
+      }
+    }
+  }
+
+  private binpkgEntry(e: TarEntry, name: string, key: string): void {
+    if (e.type === 'directory') {
+      this.seen.set(key, { kind: 'dir' });
+      return;
+    }
+    if (e.type !== 'file') throw archiveError(name, `${e.type} in binpkgs/: binary packages must be regular files`);
+    this.seen.set(key, { kind: 'file', tree: null, entry: null });
+    const rel = name.slice('binpkgs/'.length);
+    if (rel === 'Packages') this.current = this.binpkgs.beginIndex(name, e.size);
+    else if (rel === 'Packages.gz') this.current = null; // regenerated from Packages, never trusted
+    else this.current = this.binpkgs.beginPackage(name, rel, e.size, e.mtime);
+  }
+
+  /** Nothing may sit below a file or a symlink: an extractor would follow the link. */
+  private checkAncestors(name: string): void {
+    const slash = name.lastIndexOf('/');
+    if (slash < 0) return;
+    const parent = name.slice(0, slash);
+    if (parent === this.lastCheckedParent) return;
+    for (let p = parent; p; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) {
+      const s = this.seen.get(normalisedKey(p));
+      if (s && s.kind !== 'dir') throw archiveError(name, `is below '${p}', which is not a directory`);
+      if (s?.kind === 'dir') break;
+      if (!p.includes('/')) break;
+    }
+    this.lastCheckedParent = parent;
+  }
+
+  data(chunk: Buffer): void {
+    if (this.currentTree) this.currentTree.sink.data(chunk);
+    else this.current?.data(chunk);
+  }
+
+  entryEnd(): void | Promise<void> {
+    if (this.currentTree) {
+      const { sink, name, seenKey } = this.currentTree;
+      this.currentTree = null;
+      this.seen.set(seenKey, { kind: 'file', tree: name, entry: sink.end() });
+      return;
+    }
+    const sink = this.current;
+    this.current = null;
+    return sink?.end();
+  }
+
+  finish(): void {
+    const missing = REQUIRED_SECTIONS.filter((s) => !this.sections.has(s));
+    if (missing.length) {
+      throw archiveError(`${missing[0]}/`, `missing from the archive (a complete build has ${REQUIRED_SECTIONS.map((s) => `${s}/`).join(', ')}); did the job finish?`);
+    }
+  }
+}
+
+export async function ingestArchive(
+  store: Store,
+  source: ArchiveSource,
+  staging: string,
+  known: KnownContent,
+  options: IngestOptions,
+): Promise<IngestResult> {
+  const { h64Raw } = await xxhash();
+  const xxh64 = (data: Uint8Array) => h64Raw(data).toString(16);
+  const packs = new PackWriter(staging);
+  const trees = new TreeIntake(packs, known, xxh64);
+  const binpkgs = new BinpkgIntake(store, known, staging);
+  const sink = new ArchiveIngest(trees, binpkgs);
+  const reader = new TarReader(sink);
+
+  const rawHash = createHash('sha256');
+  let rawBytes = 0;
+  async function* counted(): AsyncGenerator<Buffer> {
+    for await (const chunk of source.open()) {
+      rawHash.update(chunk);
+      rawBytes += chunk.length;
+      yield chunk;
+    }
+  }
+
+  try {
+    const { compression, stream } = await decompress(counted());
+    let lastReport = 0;
+    for await (const chunk of stream) {
+      await reader.write(chunk);
+      if (reader.position > options.maxTarBytes) {
+        throw new GbpError('archive-too-large', source.label, `the archive holds more than ${options.maxTarBytes} bytes (the configured limit, --max-size)`);
+      }
+      if (options.onProgress && rawBytes - lastReport > 8 << 20) {
+        lastReport = rawBytes;
+        options.onProgress({ rawBytes, tarBytes: reader.position, members: sink.members });
+      }
+    }
+    reader.end();
+    sink.finish();
+    const { header, packages, newBlobs } = binpkgs.finish();
+    const packList = packs.finish();
+    for (const k of CLIENT_ONLY_HEADER_KEYS) delete header[k];
+    return {
+      archive: { source: source.label, sha256: rawHash.digest('hex'), bytes: rawBytes, tarBytes: reader.position, compression },
+      header,
+      packages,
+      trees: trees.result(),
+      newBlobs,
+      packs: packList,
+      warnings: binpkgs.warnings,
+      stats: { members: sink.members, trees: trees.stats, binpkgs: binpkgs.stats },
+    };
+  } catch (err) {
+    packs.abort();
+    throw err;
+  }
+}

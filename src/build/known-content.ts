@@ -1,0 +1,75 @@
+/**
+ * What a pull can reuse instead of storing again. Loaded before the archive is read, from the
+ * machine's previous build (its parent) and the latest build of every other machine:
+ * - binary packages by SHA-1 (the build's own Packages names SIZE/MD5/SHA1 before the files, so
+ *   a package already stored is only hashed to confirm, never written);
+ * - tree file contents by SHA-256, with their pack locations;
+ * - per tree, the reference entries by path, for the xxh64 quick check.
+ * Trees come from the parent, and from other machines only for tree names the parent lacks: a new
+ * machine shares the snapshot of its neighbours, and loading every machine's 124k-entry tree on
+ * every pull would cost more than the few duplicate files it saves.
+ */
+import type { BuildManifest, PackageRecord } from './build-manifest.js';
+import { parseBuildManifest } from './build-manifest.js';
+import { decodeTree, type TreeEntry } from './tree-manifest.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import { listMachines, readState } from '../lifecycle/machine-state.js';
+
+export interface KnownLocation {
+  pack: string;
+  offset: number;
+  size: number;
+}
+
+export class KnownContent {
+  readonly byHash = new Map<string, KnownLocation>();
+  readonly byTreePath = new Map<string, Map<string, TreeEntry>>();
+  readonly binpkgsBySha1 = new Map<string, PackageRecord>();
+  parent: BuildManifest | null = null;
+
+  addTree(name: string, entries: TreeEntry[], asReference: boolean): void {
+    const byPath = asReference ? new Map<string, TreeEntry>() : null;
+    for (const e of entries) {
+      if (e.type !== 'f' || !e.sha256 || !e.pack) continue;
+      if (!this.byHash.has(e.sha256)) this.byHash.set(e.sha256, { pack: e.pack, offset: e.offset, size: e.size });
+      byPath?.set(e.path, e);
+    }
+    if (byPath) this.byTreePath.set(name, byPath);
+  }
+}
+
+export async function loadBuild(store: Store, machine: string, id: string): Promise<BuildManifest | null> {
+  const raw = await store.get(keys.buildJson(machine, id));
+  return raw ? parseBuildManifest(raw, keys.buildJson(machine, id)) : null;
+}
+
+export async function loadKnownContent(store: Store, machine: string): Promise<KnownContent> {
+  const known = new KnownContent();
+  const latest: BuildManifest[] = [];
+  for (const m of await listMachines(store)) {
+    const state = await readState(store, m);
+    const last = state?.builds.at(-1);
+    if (!last) continue;
+    const build = await loadBuild(store, m, last.id);
+    if (!build) continue;
+    if (m === machine) known.parent = build;
+    else latest.push(build);
+  }
+  latest.sort((a, b) => b.created - a.created);
+  const sources = known.parent ? [known.parent, ...latest] : latest;
+  for (const build of sources) {
+    for (const p of build.binpkgs.packages) if (!known.binpkgsBySha1.has(p.sha1)) known.binpkgsBySha1.set(p.sha1, p);
+  }
+  const loaded = new Set<string>();
+  for (const build of sources) {
+    for (const [name, ref] of Object.entries(build.trees)) {
+      if (known.byTreePath.has(name) || loaded.has(ref.manifest)) continue;
+      const data = await store.get(keys.tree(ref.manifest));
+      if (!data) continue; // a tree gc already removed: nothing to reuse
+      loaded.add(ref.manifest);
+      known.addTree(name, decodeTree(data), true);
+    }
+  }
+  return known;
+}

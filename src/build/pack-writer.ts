@@ -1,0 +1,106 @@
+/**
+ * Packs many small tree files into a few large files, so a 124k-file repository costs a few dozen
+ * writes (and, on object storage, a few dozen uploads) instead of 124k. A pack is the raw
+ * concatenation of contents; tree manifests say which pack and offset hold each file, and each
+ * file's SHA-256 verifies it on read. Packs are named by a random id: contents are verified one by
+ * one, and a streamed large file that turns out to be known is rolled back, so a pack's bytes are
+ * not final until sealed.
+ *
+ * Writes are synchronous on purpose: they go to the page cache of a staging directory, and the
+ * decompressor runs on another thread meanwhile; async writes would only add queueing.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface SealedPack {
+  id: string;
+  path: string;
+  size: number;
+}
+
+export interface PackLocation {
+  pack: string;
+  offset: number;
+}
+
+export class PackWriter {
+  private fd = -1;
+  private id = '';
+  private offset = 0;
+  private streamStart = -1;
+  readonly sealed: SealedPack[] = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly targetSize = 32 << 20,
+  ) {}
+
+  /** Appends a whole content and returns where it is. */
+  append(data: Buffer): PackLocation {
+    this.ensureOpen();
+    const at = { pack: this.id, offset: this.offset };
+    this.writeAll(data);
+    this.maybeSeal();
+    return at;
+  }
+
+  /** Starts a content whose bytes arrive in pieces (large files); end with `endStream` or `rollback`. */
+  beginStream(): PackLocation {
+    this.ensureOpen();
+    this.streamStart = this.offset;
+    return { pack: this.id, offset: this.offset };
+  }
+
+  streamChunk(data: Buffer): void {
+    this.writeAll(data);
+  }
+
+  endStream(): void {
+    this.streamStart = -1;
+    this.maybeSeal();
+  }
+
+  /** Forgets the streamed content (it was already known). */
+  rollback(): void {
+    this.offset = this.streamStart;
+    ftruncateSync(this.fd, this.offset);
+    this.streamStart = -1;
+  }
+
+  /** Seals the current pack (if any) and returns every sealed pack. */
+  finish(): SealedPack[] {
+    this.seal();
+    return this.sealed;
+  }
+
+  /** Closes without keeping anything (the staging directory is removed by the caller). */
+  abort(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private ensureOpen(): void {
+    if (this.fd >= 0) return;
+    this.id = randomBytes(16).toString('hex');
+    this.fd = openSync(join(this.dir, `${this.id}.pack`), 'wx');
+    this.offset = 0;
+  }
+
+  private writeAll(data: Buffer): void {
+    let done = 0;
+    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, this.offset + done);
+    this.offset += data.length;
+  }
+
+  private maybeSeal(): void {
+    if (this.offset >= this.targetSize) this.seal();
+  }
+
+  private seal(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    if (this.offset > 0) this.sealed.push({ id: this.id, path: join(this.dir, `${this.id}.pack`), size: this.offset });
+  }
+}

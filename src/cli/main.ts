@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+/**
+ * The `gbp` command line. Commands are declared here and stay thin: each parses its arguments,
+ * calls a typed function in src/commands/, and prints the result as text or, with --json, as one
+ * JSON document on stdout. Errors are turned into exit codes in exactly one place (`run`).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { exitCodeFor, GbpError } from '../errors.js';
+import { pull, DEFAULT_MAX_TAR_BYTES } from '../commands/pull.js';
+import { publish } from '../commands/publish.js';
+import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
+import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
+import { loadSite } from '../store/site.js';
+import { bytes, table, when } from './format.js';
+import { progressReporter } from './progress.js';
+
+interface GlobalOptions {
+  store?: string;
+  baseUrl?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const program = new Command();
+program
+  .name('gbp')
+  .description(
+    'Gentoo Build Publisher: turn CI build archives into binary package hosts that\n' +
+      'emerge --getbinpkg can use, with every build kept, browsable, and publishable.',
+  )
+  .option('--store <dir>', `the store (env GBP_STORE; default ./${DEFAULT_STORE_DIR})`)
+  .option('--base-url <url>', 'public URL the store is served at; remembered in site.json (env GBP_BASE_URL)')
+  .option('--json', 'print one JSON document on stdout instead of text')
+  .option('-q, --quiet', 'no progress output')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid archive, 4 conflict,
+5 not found, 6 store error, 7 input (archive source) error.
+
+Example:
+  gbp --store /srv/binhost --base-url https://binhost.example.org \\
+      pull build.tar.gz --machine database --build 42 --publish`,
+  );
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const print = (text: string): void => void process.stdout.write(`${text}\n`);
+const printJson = (data: unknown): void => void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+
+program
+  .command('pull')
+  .description('ingest a build archive (file, - for stdin, or http(s) URL) as a new build')
+  .argument('<archive>', 'build archive: .tar, .tar.gz, .tar.xz, .tar.zst or .tar.bz2 (detected from content)')
+  .requiredOption('-m, --machine <name>', 'the machine the archive was built for')
+  .requiredOption('-b, --build <id>', 'the build id (e.g. the Jenkins build number)')
+  .option('--publish', 'publish the build once it is stored')
+  .option('--tag <tag>', 'tag the build (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--note <text>', 'attach a note to the build')
+  .addOption(new Option('--max-size <bytes>', 'refuse archives whose tar stream is larger').default(DEFAULT_MAX_TAR_BYTES).argParser(parseSize))
+  .addHelpText(
+    'after',
+    `
+The archive is read once, as a stream: binary packages are stored once by SHA-256
+across all builds and machines, repository trees as content-addressed files.
+Pulling the same archive under the same id again is a quick no-op; a different
+archive under an existing id is refused (exit 4).`,
+  )
+  .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    const progress = progressReporter(!g.json && !g.quiet);
+    const r = await pull(store, site, {
+      source: archive,
+      machine: o.machine,
+      id: o.build,
+      publish: o.publish,
+      tags: o.tag,
+      note: o.note,
+      maxTarBytes: o.maxSize,
+      onProgress: progress,
+    }).finally(() => progress.done());
+    if (g.json) return printJson(r);
+    for (const w of r.warnings) process.stderr.write(`gbp: warning: ${w}\n`);
+    if (r.status === 'unchanged') {
+      print(`${r.machine} ${r.id}: already stored from the same archive; nothing to do`);
+    } else {
+      const p = r.packages!;
+      const t = r.trees!;
+      print(`${r.machine} ${r.id}: stored in ${r.seconds.toFixed(1)} s`);
+      print(`  packages  ${p.total} (${p.new} new, ${bytes(p.newBytes)} written)`);
+      print(`  trees     ${t.names.join(', ')}: ${t.files} files, ${bytes(t.bytes)} (${t.newFiles} new files, ${bytes(t.newBytes)} written)`);
+    }
+    if (r.published) print(`  published ${site.baseUrl}/machines/${r.machine}/binpkgs/`);
+    if (r.tags.length) print(`  tagged    ${r.tags.map((t) => `@${t}`).join(' ')}`);
+  });
+
+program
+  .command('publish')
+  .description("make a build what the machine's clients get (publishing an older build is a rollback)")
+  .argument('<machine>')
+  .argument('<build>', 'build id, @@ (latest), @tag, or an offset such as @-1')
+  .action(async (machine: string, ref: string) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    const r = await publish(store, site, machine, ref);
+    if (g.json) return printJson(r);
+    print(
+      r.changed
+        ? `${machine}: published ${r.id}${r.previous ? ` (was ${r.previous})` : ''} at ${site.baseUrl}/machines/${machine}/binpkgs/`
+        : `${machine}: ${r.id} is already published`,
+    );
+  });
+
+program
+  .command('list')
+  .description('list machines, or the builds of one machine (newest first)')
+  .argument('[machine]')
+  .action(async (machine?: string) => {
+    const g = globals();
+    const store = openStore(g.store);
+    if (!machine) {
+      const rows = await listAll(store);
+      if (g.json) return printJson(rows);
+      if (!rows.length) return print(`no machines in ${store.location}`);
+      print(
+        table(
+          ['MACHINE', 'BUILDS', 'PUBLISHED', 'LATEST', 'LAST BUILD', 'TAGS'],
+          rows.map((r) => [r.machine, String(r.builds), r.published ?? '-', r.latest ?? '-', when(r.latestAdded), Object.keys(r.tags).map((t) => `@${t}`).join(' ')]),
+        ),
+      );
+      return;
+    }
+    const rows = await listBuilds(store, machine);
+    if (g.json) return printJson(rows);
+    print(
+      table(
+        ['BUILD', 'ADDED', 'PUBLISHED', 'TAGS', 'NOTE'],
+        rows.map((b) => [b.id, when(b.added), b.published ? 'yes' : '', b.tags.map((t) => `@${t}`).join(' '), b.note?.split('\n')[0] ?? '']),
+      ),
+    );
+  });
+
+program
+  .command('show')
+  .description('show one build: archive, packages, trees')
+  .argument('<machine>')
+  .argument('<build>', 'build id, @ (published), @@ (latest), @tag, or an offset such as @-1')
+  .action(async (machine: string, ref: string) => {
+    const g = globals();
+    const { build, summary } = await showBuild(openStore(g.store), machine, ref);
+    if (g.json) return printJson({ ...summary, build });
+    const pk = build.binpkgs.packages;
+    print(`${machine} ${build.id}${summary.published ? '  (published)' : ''}${summary.tags.length ? `  ${summary.tags.map((t) => `@${t}`).join(' ')}` : ''}`);
+    print(`  created   ${when(build.created)}`);
+    print(`  parent    ${build.parent ?? '-'}`);
+    print(`  archive   ${build.archive.source} (${bytes(build.archive.bytes)}, ${build.archive.compression}, sha256 ${build.archive.sha256})`);
+    if (summary.note) print(`  note      ${summary.note}`);
+    print(`  trees     ${Object.entries(build.trees).map(([n, t]) => `${n} (${t.files} files, ${bytes(t.bytes)})`).join(', ')}`);
+    print(`  packages  ${pk.length}, ${bytes(pk.reduce((n, p) => n + p.size, 0))}\n`);
+    print(
+      table(
+        ['PACKAGE', 'SLOT', 'BUILD_ID', 'SIZE', 'FORMAT'],
+        pk.map((p) => [p.stanza.CPV, p.stanza.SLOT ?? '0', p.stanza.BUILD_ID ?? '', bytes(p.size), `${p.format}${p.signed ? ' signed' : ''}`]),
+      ),
+    );
+    for (const w of build.warnings) print(`warning: ${w}`);
+  });
+
+function parseSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$/i.exec(value.trim());
+  if (!m) throw new GbpError('usage', '--max-size', `'${value}' is not a size (e.g. 20G, 512M, 1048576)`);
+  const unit = (m[2] ?? 'B').toUpperCase()[0];
+  const factor = { B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[unit] ?? 1;
+  return Math.floor(Number(m[1]) * factor);
+}
+
+async function run(): Promise<number> {
+  program.exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version are not failures; commander already printed the message
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? 0 : 2;
+    }
+    const code = exitCodeFor(err);
+    const json = process.argv.includes('--json');
+    if (err instanceof GbpError) {
+      if (json) printJson({ error: { code: err.code, subject: err.subject, reason: err.reason, exitCode: code } });
+      process.stderr.write(`gbp: error: ${err.message}\n`);
+    } else {
+      if (json) printJson({ error: { code: 'internal', subject: '', reason: String(err), exitCode: code } });
+      process.stderr.write(`gbp: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    }
+    return code;
+  }
+}
+
+run().then((code) => {
+  process.exitCode = code;
+});

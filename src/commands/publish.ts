@@ -1,0 +1,34 @@
+/** `gbp publish <machine> <ref>`: what clients of the machine see becomes that build (a rollback too). */
+import { GbpError } from '../errors.js';
+import { loadBuild } from '../build/known-content.js';
+import { saveSite, type SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { resolveBuildRef } from '../lifecycle/build-ref.js';
+import { readState, updateState } from '../lifecycle/machine-state.js';
+import { refreshMachineViews } from '../lifecycle/views.js';
+import { assertName } from './pull.js';
+
+export interface PublishResult {
+  machine: string;
+  id: string;
+  previous: string | null;
+  changed: boolean;
+}
+
+export async function publish(store: Store, site: SiteSettings, machine: string, ref: string): Promise<PublishResult> {
+  assertName('machine name', machine);
+  const state = await readState(store, machine);
+  if (!state) throw new GbpError('not-found', machine, `no machine '${machine}' in ${store.location}`);
+  const id = resolveBuildRef(state, ref);
+  if (!(await loadBuild(store, machine, id))) throw new GbpError('not-found', `${machine} ${id}`, 'the build record is missing');
+  let previous: string | null = null;
+  await updateState(store, machine, (s) => {
+    previous = s.published;
+    if (s.published === id) return false;
+    s.published = id;
+    return true;
+  });
+  await saveSite(store, site);
+  await refreshMachineViews(store, site, machine);
+  return { machine, id, previous, changed: previous !== id };
+}

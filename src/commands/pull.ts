@@ -1,0 +1,117 @@
+/**
+ * `gbp pull`: one archive in, one immutable build out, optionally published and tagged.
+ * Re-pulling an id that exists is a fast no-op when the archive bytes are the same (they are only
+ * hashed, not parsed) and a conflict when they differ.
+ */
+import { createHash } from 'node:crypto';
+import { GbpError } from '../errors.js';
+import { isSafeName } from '../archive/member-path.js';
+import { openSource } from '../archive/source.js';
+import { assertSameArchive, commitBuild } from '../build/commit.js';
+import { ingestArchive } from '../build/ingest.js';
+import { loadBuild, loadKnownContent } from '../build/known-content.js';
+import { saveSite, type SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { updateState } from '../lifecycle/machine-state.js';
+import { refreshMachineViews } from '../lifecycle/views.js';
+
+export interface PullOptions {
+  source: string;
+  machine: string;
+  id: string;
+  publish?: boolean;
+  tags?: string[];
+  note?: string;
+  maxTarBytes?: number;
+  onProgress?: (p: { rawBytes: number; tarBytes: number; members: number; totalBytes: number | null }) => void;
+}
+
+export interface PullResult {
+  machine: string;
+  id: string;
+  status: 'stored' | 'unchanged';
+  published: boolean;
+  tags: string[];
+  archive: { source: string; sha256: string; bytes: number; compression: string | null };
+  packages: { total: number; new: number; newBytes: number; verifiedWithoutWrite: number } | null;
+  trees: { files: number; bytes: number; newFiles: number; newBytes: number; quickHits: number; names: string[] } | null;
+  warnings: string[];
+  seconds: number;
+}
+
+export const DEFAULT_MAX_TAR_BYTES = 64 * 2 ** 30;
+
+export function assertName(kind: string, value: string): void {
+  if (!isSafeName(value)) {
+    throw new GbpError('usage', value, `invalid ${kind}: use letters, digits, '.', '_', '+' and '-' (start with a letter or digit, at most 128)`);
+  }
+}
+
+export async function pull(store: Store, site: SiteSettings, opts: PullOptions): Promise<PullResult> {
+  const started = performance.now();
+  assertName('machine name', opts.machine);
+  assertName('build id', opts.id);
+  for (const t of opts.tags ?? []) assertName('tag', t);
+  const source = await openSource(opts.source);
+
+  let result: PullResult;
+  const existing = await loadBuild(store, opts.machine, opts.id);
+  if (existing) {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of source.open()) {
+      hash.update(chunk);
+      bytes += chunk.length;
+    }
+    const sha256 = hash.digest('hex');
+    assertSameArchive(existing, sha256);
+    result = base(opts, 'unchanged', { source: source.label, sha256, bytes, compression: existing.archive.compression });
+  } else {
+    const known = await loadKnownContent(store, opts.machine);
+    const staging = await store.createStaging();
+    try {
+      const ingest = await ingestArchive(store, source, staging, known, {
+        maxTarBytes: opts.maxTarBytes ?? DEFAULT_MAX_TAR_BYTES,
+        onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, totalBytes: source.size })),
+      });
+      await saveSite(store, site);
+      const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000));
+      const { trees, binpkgs } = ingest.stats;
+      result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
+      result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
+      result.trees = { ...trees, names: [...ingest.trees.keys()].sort() };
+      result.warnings = ingest.warnings;
+    } finally {
+      await store.disposeStaging(staging);
+    }
+  }
+
+  if (opts.publish || opts.tags?.length || opts.note !== undefined) {
+    await updateState(store, opts.machine, (state) => {
+      let changed = false;
+      if (opts.publish && state.published !== opts.id) {
+        state.published = opts.id;
+        changed = true;
+      }
+      for (const t of opts.tags ?? []) {
+        if (state.tags[t] !== opts.id) {
+          state.tags[t] = opts.id;
+          changed = true;
+        }
+      }
+      if (opts.note !== undefined && state.notes[opts.id] !== opts.note) {
+        state.notes[opts.id] = opts.note;
+        changed = true;
+      }
+      return changed;
+    });
+    await refreshMachineViews(store, site, opts.machine);
+  }
+  result.published = !!opts.publish;
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+function base(opts: PullOptions, status: PullResult['status'], archive: PullResult['archive']): PullResult {
+  return { machine: opts.machine, id: opts.id, status, published: false, tags: opts.tags ?? [], archive, packages: null, trees: null, warnings: [], seconds: 0 };
+}

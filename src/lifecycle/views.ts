@@ -1,0 +1,55 @@
+/**
+ * The per-machine published views, derived from state.json + build.json (invariant 3):
+ * machines/<m>/binpkgs/Packages(.gz) for the published build and machines/<m>/tags/<t>/binpkgs/
+ * for each tag. The switch a client sees is one atomic write of `Packages.gz`, the file every
+ * client since Portage 3.0.69 reads (it falls back to `Packages` only on 404); `Packages` is
+ * written just before it with the same content and TIMESTAMP (invariant 2).
+ *
+ * TIMESTAMP rises on every change of what a URL serves (a rollback too), by more than the 5 s
+ * clients add to If-Modified-Since; an unchanged view is not rewritten, so clients are not sent a
+ * new index for nothing.
+ */
+import { renderIndex, timestampOf } from '../binpkg/index-render.js';
+import { loadBuild } from '../build/known-content.js';
+import { GbpError } from '../errors.js';
+import { keys } from '../store/keys.js';
+import type { SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { readState, type MachineState } from './machine-state.js';
+
+const CLIENT_SLACK_SECONDS = 5;
+
+export async function writeIndexView(store: Store, site: SiteSettings, dir: string, machine: string, id: string): Promise<boolean> {
+  const build = await loadBuild(store, machine, id);
+  if (!build) throw new GbpError('not-found', keys.buildJson(machine, id), 'build record is missing');
+  const previous = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
+  const previousTs = timestampOf(previous);
+  if (previous && renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text === previous) {
+    return false;
+  }
+  const timestamp = Math.max(Math.floor(Date.now() / 1000), previousTs + CLIENT_SLACK_SECONDS + 1);
+  const index = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestamp);
+  const short = { mtime: timestamp };
+  await store.put(`${dir}Packages`, index.text, { ...short, contentType: 'text/plain; charset=utf-8' });
+  await store.put(`${dir}Packages.gz`, index.gz, { ...short, contentType: 'application/gzip' });
+  return true;
+}
+
+const viewKey = (s: MachineState) => JSON.stringify([s.published, Object.entries(s.tags).sort()]);
+
+/**
+ * Brings the machine's views in line with its state. Re-reads the state afterwards and repeats if
+ * another publisher changed it meanwhile, so the last writer always leaves views matching the state.
+ */
+export async function refreshMachineViews(store: Store, site: SiteSettings, machine: string): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    const state = await readState(store, machine);
+    if (!state) return;
+    if (state.published) await writeIndexView(store, site, keys.machineBinpkgs(machine), machine, state.published);
+    for (const [tag, id] of Object.entries(state.tags)) {
+      await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
+    }
+    const after = await readState(store, machine);
+    if (after && viewKey(after) === viewKey(state)) return;
+  }
+}

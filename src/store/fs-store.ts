@@ -1,0 +1,258 @@
+/**
+ * The embedded default: a store in a local directory. A write goes to a temp file under `.tmp/`
+ * (same filesystem), is fsynced, then renamed into place, and the directory is fsynced: complete or
+ * invisible (invariant 2). `putIfAbsent` uses link(2), which fails when the name exists.
+ * Compare-and-swap holds a lock file (O_EXCL) around read-compare-rename (invariant 5); the version
+ * is the SHA-256 of the content, so it behaves like an ETag.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { GbpError } from '../errors.js';
+import type { PutOptions, Store, Versioned } from './store.js';
+
+const TMP = '.tmp';
+const LOCK_STALE_MS = 60_000;
+
+export class FsStore implements Store {
+  readonly location: string;
+
+  constructor(readonly root: string) {
+    this.location = root;
+  }
+
+  private path(key: string): string {
+    if (key.startsWith('/') || key.split('/').includes('..') || key.includes('\0')) {
+      throw new GbpError('internal', key, 'refusing a store key outside the store');
+    }
+    return join(this.root, ...key.split('/'));
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    try {
+      return await fs.readFile(this.path(key));
+    } catch (err) {
+      return missing(err, key);
+    }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const fh = await fs.open(this.path(key), 'r').catch((err): never => {
+      throw fail(err, key);
+    });
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      if (bytesRead !== length) throw new GbpError('store', key, `short read at ${offset}+${length}`);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async getStream(key: string): Promise<Readable | null> {
+    const p = this.path(key);
+    try {
+      await fs.access(p);
+    } catch (err) {
+      return missing(err, key);
+    }
+    return createReadStream(p);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await fs.access(this.path(key));
+      return true;
+    } catch (err) {
+      return (await missing(err, key)) ?? false;
+    }
+  }
+
+  async put(key: string, data: Buffer | string, options: PutOptions = {}): Promise<void> {
+    const tmp = await this.writeTemp(data, options);
+    await this.placeFile(tmp, key, 'replace');
+  }
+
+  async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
+    await syncFile(localPath);
+    if (options.mtime !== undefined) await fs.utimes(localPath, options.mtime, options.mtime);
+    await this.placeFile(localPath, key, 'replace');
+  }
+
+  async putIfAbsent(key: string, data: Buffer | string, options: PutOptions = {}): Promise<boolean> {
+    const tmp = await this.writeTemp(data, options);
+    return this.placeFile(tmp, key, 'exclusive');
+  }
+
+  async getVersioned(key: string): Promise<Versioned | null> {
+    const data = await this.get(key);
+    return data ? { data, version: versionOf(data) } : null;
+  }
+
+  async putIfVersion(key: string, data: Buffer | string, expected: string | null, options: PutOptions = {}): Promise<boolean> {
+    const target = this.path(key);
+    await fs.mkdir(dirname(target), { recursive: true });
+    const lock = `${target}.lock`;
+    await acquireLock(lock, key);
+    try {
+      const current = await this.getVersioned(key);
+      if ((current?.version ?? null) !== expected) return false;
+      await this.put(key, data, options);
+      return true;
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    const base = this.path(prefix.replace(/\/$/, '') || '.');
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(base, { withFileTypes: true, recursive: true });
+    } catch (err) {
+      if ((await missing(err, prefix)) === null) return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      const full = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+      const rel = full.slice(this.root.length + 1).split(sep).join('/');
+      if (rel.startsWith(`${TMP}/`) || rel.endsWith('.lock')) continue;
+      yield rel;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.path(key), { force: true });
+  }
+
+  /** `.tmp/` is the store's private scratch area: never served, never listed. */
+  async createStaging(): Promise<string> {
+    await this.removeAbandonedStaging();
+    const dir = join(this.root, TMP, `stage-${process.pid}-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async disposeStaging(dir: string): Promise<void> {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  /** Staging left by a pull that was killed: its process is gone. */
+  private async removeAbandonedStaging(): Promise<void> {
+    const names = await fs.readdir(join(this.root, TMP)).catch(() => [] as string[]);
+    for (const name of names) {
+      const pid = Number(/^stage-(\d+)-/.exec(name)?.[1]);
+      if (!pid || pid === process.pid || isAlive(pid)) continue;
+      await fs.rm(join(this.root, TMP, name), { recursive: true, force: true });
+    }
+  }
+
+  private async writeTemp(data: Buffer | string, options: PutOptions): Promise<string> {
+    const dir = join(this.root, TMP);
+    await fs.mkdir(dir, { recursive: true });
+    const tmp = join(dir, `put-${randomBytes(8).toString('hex')}`);
+    const fh = await fs.open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (options.mtime !== undefined) await fs.utimes(tmp, options.mtime, options.mtime);
+    return tmp;
+  }
+
+  /** Renames (or, exclusively, links) a complete temp file into place and syncs the directory. */
+  private async placeFile(tmp: string, key: string, mode: 'replace' | 'exclusive'): Promise<boolean> {
+    const target = this.path(key);
+    const dir = dirname(target);
+    try {
+      await fs.mkdir(dir, { recursive: true });
+      if (mode === 'exclusive') {
+        try {
+          await fs.link(tmp, target);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+          throw err;
+        } finally {
+          await fs.rm(tmp, { force: true });
+        }
+      } else {
+        await fs.rename(tmp, target);
+      }
+      await syncDir(dir);
+      return true;
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw fail(err, key);
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function versionOf(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function syncFile(path: string): Promise<void> {
+  const fh = await fs.open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function acquireLock(lock: string, key: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    try {
+      const fh = await fs.open(lock, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fail(err, key);
+    }
+    const st = await fs.stat(lock).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) {
+      await fs.rm(lock, { force: true }); // a crashed writer's lock: the state it guarded is intact
+      continue;
+    }
+    if (Date.now() > deadline) throw new GbpError('store', key, 'timed out waiting for the lock held by another process');
+    await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
+  }
+}
+
+async function missing(err: unknown, key: string): Promise<null> {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+  throw fail(err, key);
+}
+
+function fail(err: unknown, key: string): GbpError {
+  if (err instanceof GbpError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new GbpError('store', key, e.code ? `${e.code}: ${e.message}` : String(err));
+}

@@ -1,0 +1,26 @@
+/**
+ * The layout of a store (DESIGN.md "Layout inside a store"): the same keys on disk and in a bucket.
+ * Every key the system writes is built here.
+ */
+const h2 = (sha256: string) => sha256.slice(0, 2);
+
+export const keys = {
+  site: () => 'site.json',
+  /** A binary package; its URL names what it is for a human reading a log. */
+  blob: (sha256: string, name: string) => `blobs/${blobPath(sha256, name)}`,
+  /** The blob's immutable record: stanza and the MTIME it keeps for life. Written after the blob. */
+  blobMeta: (sha256: string) => `blobs/${h2(sha256)}/${sha256}/meta.json`,
+  pack: (id: string) => `packs/${h2(id)}/${id}.pack`,
+  tree: (sha256: string) => `trees/${h2(sha256)}/${sha256}.json.gz`,
+  buildDir: (machine: string, id: string) => `builds/${machine}/${id}/`,
+  buildJson: (machine: string, id: string) => `builds/${machine}/${id}/build.json`,
+  buildBinpkgs: (machine: string, id: string) => `builds/${machine}/${id}/binpkgs/`,
+  machineState: (machine: string) => `machines/${machine}/state.json`,
+  machineBinpkgs: (machine: string) => `machines/${machine}/binpkgs/`,
+  tagBinpkgs: (machine: string, tag: string) => `machines/${machine}/tags/${tag}/binpkgs/`,
+};
+
+/** A blob's path relative to `blobs/`: what the Packages index lists as PATH. */
+export function blobPath(sha256: string, name: string): string {
+  return `${h2(sha256)}/${sha256}/${name}`;
+}

@@ -1,0 +1,53 @@
+/**
+ * site.json: the store's format version and settings that every view depends on (the public base
+ * URL that absolute `URI` headers are built from). Written once, updated when a setting changes.
+ */
+import { GbpError } from '../errors.js';
+import { keys } from './keys.js';
+import type { Store } from './store.js';
+
+export const STORE_FORMAT = 1;
+export const DEFAULT_BASE_URL = 'http://localhost:8080';
+
+export interface SiteSettings {
+  format: number;
+  baseUrl: string;
+}
+
+export function normaliseBaseUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new GbpError('usage', '--base-url', `'${url}' is not an absolute URL (Portage needs one for the URI header)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new GbpError('usage', '--base-url', `'${url}' must be an http:// or https:// URL`);
+  }
+  return u.toString().replace(/\/+$/, '');
+}
+
+/**
+ * Reads site.json and applies a base URL given on the command line. Nothing is written here:
+ * `saveSite` records the settings once a command has something to store, so neither looking at a
+ * store nor a refused pull changes it.
+ */
+export async function loadSite(store: Store, baseUrl: string | undefined): Promise<SiteSettings> {
+  const raw = await store.get(keys.site());
+  let site: SiteSettings | null = raw ? (JSON.parse(raw.toString('utf8')) as SiteSettings) : null;
+  if (site && site.format !== STORE_FORMAT) {
+    throw new GbpError('store', keys.site(), `store format ${site.format} is not supported by this version (${STORE_FORMAT})`);
+  }
+  const wanted = baseUrl ? normaliseBaseUrl(baseUrl) : undefined;
+  if (!site || (wanted && wanted !== site.baseUrl)) {
+    site = { format: STORE_FORMAT, baseUrl: wanted ?? site?.baseUrl ?? DEFAULT_BASE_URL };
+  }
+  return site;
+}
+
+/** Writes site.json when it is missing or differs from `site`. */
+export async function saveSite(store: Store, site: SiteSettings): Promise<void> {
+  const text = `${JSON.stringify(site, null, 2)}\n`;
+  const raw = await store.get(keys.site());
+  if (raw?.toString('utf8') !== text) await store.put(keys.site(), text, { contentType: 'application/json' });
+}

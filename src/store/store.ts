@@ -1,0 +1,51 @@
+/**
+ * The one storage interface. Every backend (a local directory now; S3-compatible buckets next)
+ * keeps the same keys (store/keys.ts) and honours this contract, which the conformance suite in
+ * test/store/ checks:
+ *
+ * - A write is complete or invisible: readers never see a partial object (temp + fsync + rename).
+ * - `putIfAbsent` creates only when the key does not exist, atomically: of two racing writers
+ *   exactly one wins.
+ * - `getVersioned` / `putIfVersion` are compare-and-swap on one key (invariant 5): the write
+ *   succeeds only when the key still holds the version that was read (null: still absent).
+ * - `list` never needs to enumerate the whole store: callers list a narrow prefix.
+ * - Missing keys are `null` / `false`, never exceptions; everything else that fails throws a
+ *   GbpError with code 'store'.
+ */
+import type { Readable } from 'node:stream';
+
+export interface PutOptions {
+  /** MIME type for servers that serve the store (ignored by the local directory). */
+  contentType?: string;
+  /** Content that never changes under this key: caches may keep it forever. */
+  immutable?: boolean;
+  /** Modification time in unix seconds (a Packages file's mtime must equal its TIMESTAMP). */
+  mtime?: number;
+}
+
+export interface Versioned {
+  data: Buffer;
+  version: string;
+}
+
+export interface Store {
+  /** Where the store is, for messages. */
+  readonly location: string;
+  get(key: string): Promise<Buffer | null>;
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  getStream(key: string): Promise<Readable | null>;
+  exists(key: string): Promise<boolean>;
+  put(key: string, data: Buffer | string, options?: PutOptions): Promise<void>;
+  /** Moves a staged file (from `stagingDir`) into the store; the staged file is consumed. */
+  putFile(key: string, localPath: string, options?: PutOptions): Promise<void>;
+  putIfAbsent(key: string, data: Buffer | string, options?: PutOptions): Promise<boolean>;
+  getVersioned(key: string): Promise<Versioned | null>;
+  /** `expected` null means "only if the key does not exist yet". Returns false when it lost. */
+  putIfVersion(key: string, data: Buffer | string, expected: string | null, options?: PutOptions): Promise<boolean>;
+  /** Keys below a prefix, in no particular order. */
+  list(prefix: string): AsyncIterable<string>;
+  delete(key: string): Promise<void>;
+  /** A private directory for files on their way into the store; removed by `dispose`. */
+  createStaging(): Promise<string>;
+  disposeStaging(dir: string): Promise<void>;
+}
