@@ -101,7 +101,7 @@ export class BinpkgIntake {
       data: (c) => void sha256.update(c),
       end: () => {
         if (sha256.digest('hex') !== candidate.sha256) {
-          throw archiveError(member, 'the file does not match its entry in binpkgs/Packages (SIZE/MD5/SHA1)');
+          throw archiveError(member, 'does not match binpkgs/Packages: the bytes differ from the package its SIZE/MD5/SHA1 describe');
         }
         this.stats.verifiedWithoutWrite++;
         this.receive(relPath, { member, mtime, record: { ...candidate, origin: relPath }, known: true });
@@ -124,6 +124,8 @@ export class BinpkgIntake {
       end: async () => {
         closeSync(fd);
         const [md5, sha1, sha256] = hashes.map((h) => h.digest('hex'));
+        const listed = this.indexByPath.get(relPath);
+        if (listed) checkAgainstIndex(member, listed, { size, md5, sha1 });
         const already = this.stagedBySha.get(sha256);
         if (already) {
           unlinkSync(file);
@@ -187,15 +189,7 @@ export class BinpkgIntake {
       const got = this.received.get(path);
       if (!got) throw archiveError(member, 'listed in binpkgs/Packages but not in the archive');
       const r = got.record;
-      const mismatches = [
-        ['SIZE', entry.SIZE, String(r.size)],
-        ['MD5', entry.MD5, r.md5],
-        ['SHA1', entry.SHA1, r.sha1],
-      ].filter(([, want, have]) => want !== have);
-      if (mismatches.length) {
-        const what = mismatches.map(([k, want, have]) => `${k} ${want ?? '(missing)'} in the index, ${have} in the file`).join('; ');
-        throw archiveError(member, `does not match binpkgs/Packages: ${what}`);
-      }
+      checkAgainstIndex(member, entry, r);
       if (entry.CPV && entry.CPV !== r.stanza.CPV) {
         throw archiveError(member, `the package's metadata says ${r.stanza.CPV} but binpkgs/Packages says ${entry.CPV}`);
       }
@@ -220,6 +214,18 @@ export class BinpkgIntake {
     this.stats.newBytes = [...newBlobs.values()].reduce((n, b) => n + b.record.size, 0);
     const header = { ...this.index.header };
     return { header, packages, newBlobs: [...newBlobs.values()] };
+  }
+}
+
+function checkAgainstIndex(member: string, entry: Stanza, file: { size: number; md5: string; sha1: string }): void {
+  const mismatches = [
+    ['SIZE', entry.SIZE, String(file.size)],
+    ['MD5', entry.MD5, file.md5],
+    ['SHA1', entry.SHA1, file.sha1],
+  ].filter(([, want, have]) => want !== have);
+  if (mismatches.length) {
+    const what = mismatches.map(([k, want, have]) => `${k} ${want ?? '(missing)'} in the index, ${have} in the file`).join('; ');
+    throw archiveError(member, `does not match binpkgs/Packages: ${what}`);
   }
 }
 
