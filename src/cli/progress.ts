@@ -7,7 +7,7 @@ import { bytes } from './format.js';
 export function progressReporter(enabled: boolean): ((p: { rawBytes: number; tarBytes: number; members: number; totalBytes: number | null }) => void) & { done(): void } {
   const tty = process.stderr.isTTY;
   const started = Date.now();
-  let last = 0;
+  let last = tty ? 0 : started; // a CI log gets its first line after 15 s, not at once
   let drawn = false;
   const report = (p: { rawBytes: number; tarBytes: number; members: number; totalBytes: number | null }) => {
     if (!enabled) return;

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: measures the main job on the medium fixture against references measured in the
+ * same run on the same machine, and prints ratios (never asserted in tests):
+ *   first pull        vs  GNU `tar -xf` of the same archive into an empty directory
+ *   next build's pull vs  `gzip -dc archive > /dev/null` (the decompression floor)
+ * plus each one's peak RSS. Each figure is the median of --runs runs (default 3), page cache warm.
+ * Goals (issue 2): first ≤ 1.2× tar, incremental ≤ 1.5× floor, peak RSS ≤ 300 MB.
+ *
+ * Usage: npm run bench -- [--size medium|small] [--payload-scale F] [--runs N] [--work DIR] [--json]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(here, '../../..');
+const GBP = join(ROOT, 'dist/src/cli/main.js');
+const GENERATE = join(ROOT, 'dist/scripts/fixtures/generate.js');
+
+interface Measure {
+  seconds: number;
+  peakRssMb: number;
+}
+
+/** Runs a shell command under GNU time; returns wall seconds and peak RSS of the process tree's largest member. */
+function measure(command: string): Measure {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', 'sh', '-c', command], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${command} failed:\n${r.stderr}`);
+  const last = r.stderr.trim().split('\n').pop()!.split(' ');
+  return { seconds: Number(last[0]), peakRssMb: Number(last[1]) / 1024 };
+}
+
+function median(xs: Measure[]): Measure {
+  const by = (k: keyof Measure) => [...xs].sort((a, b) => a[k] - b[k])[Math.floor(xs.length / 2)][k];
+  return { seconds: by('seconds'), peakRssMb: Math.max(...xs.map((x) => x.peakRssMb)) };
+}
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+function main(): void {
+  const size = arg('size', 'medium');
+  const scale = arg('payload-scale', '0.25');
+  const runs = Number(arg('runs', '3'));
+  const work = resolve(arg('work', join(ROOT, 'bench-work')));
+  const fixtures = join(work, `fixtures-${size}-${scale}`);
+  if (!existsSync(join(fixtures, 'fixtures.json'))) {
+    process.stderr.write(`generating the ${size} fixture (payload scale ${scale}) in ${fixtures} ...\n`);
+    const g = spawnSync(process.execPath, [GENERATE, '--size', size, '--out', fixtures, '--builds', '2', '--machines', '1', '--payload-scale', scale], { stdio: 'inherit' });
+    if (g.status !== 0) throw new Error('fixture generation failed');
+  }
+  const meta = JSON.parse(readFileSync(join(fixtures, 'fixtures.json'), 'utf8'));
+  const [first, next] = meta.builds as { file: string; machine: string; changedRepoFiles: number; rebuiltPackages: number }[];
+  const extractDir = join(work, 'tar-x');
+  const store = join(work, 'store');
+
+  const tar: Measure[] = [];
+  const pull1: Measure[] = [];
+  const floor: Measure[] = [];
+  const pull2: Measure[] = [];
+  for (let i = 0; i < runs; i++) {
+    rmSync(extractDir, { recursive: true, force: true });
+    mkdirSync(extractDir, { recursive: true });
+    tar.push(measure(`tar -xf ${first.file} -C ${extractDir}`));
+    rmSync(extractDir, { recursive: true, force: true });
+
+    rmSync(store, { recursive: true, force: true });
+    pull1.push(measure(`node ${GBP} --quiet --store ${store} pull ${first.file} -m ${first.machine} -b 1`));
+    floor.push(measure(`gzip -dc ${next.file} > /dev/null`));
+    pull2.push(measure(`node ${GBP} --quiet --store ${store} pull ${next.file} -m ${next.machine} -b 2`));
+  }
+  const t = median(tar);
+  const p1 = median(pull1);
+  const f = median(floor);
+  const p2 = median(pull2);
+  const result = {
+    size,
+    payloadScale: Number(scale),
+    runs,
+    archive: { first: statSync(first.file).size, next: statSync(next.file).size, repoFiles: meta.repoFiles, changedRepoFiles: next.changedRepoFiles, rebuiltPackages: next.rebuiltPackages },
+    firstPull: { gbp: p1, tarX: t, ratio: p1.seconds / t.seconds },
+    nextPull: { gbp: p2, gzipFloor: f, ratio: p2.seconds / f.seconds },
+    peakRssMb: Math.max(p1.peakRssMb, p2.peakRssMb),
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+  writeFileSync(join(work, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);
+  if (process.argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  const row = (name: string, ours: Measure, refName: string, ref: Measure, goal: string) =>
+    `| ${name} | ${ours.seconds.toFixed(2)} s | ${refName} ${ref.seconds.toFixed(2)} s | **${(ours.seconds / ref.seconds).toFixed(2)}×** (goal ${goal}) | ${ours.peakRssMb.toFixed(0)} MB |`;
+  process.stdout.write(
+    [
+      `medium fixture: ${meta.repoFiles} repository files; archives ${mb(result.archive.first)} / ${mb(result.archive.next)} (gzip);`,
+      `next build: ${next.changedRepoFiles} repository files changed, ${next.rebuiltPackages} packages rebuilt; median of ${runs} runs`,
+      '',
+      '| step | gbp pull | reference (same run) | ratio | gbp peak RSS |',
+      '|---|---|---|---|---|',
+      row('first pull', p1, 'tar -xf', t, '≤ 1.2×'),
+      row('next build', p2, 'gzip -dc', f, '≤ 1.5×'),
+      '',
+    ].join('\n'),
+  );
+}
+
+main();
