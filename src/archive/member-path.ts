@@ -57,12 +57,13 @@ export function treeOf(name: string): { tree: string; path: string } | null {
   const parts = name.split('/');
   const section = parts[0];
   if (section === 'etc-portage' || section === 'var-lib-portage') {
-    return { tree: section, path: parts.length === 1 ? '.' : parts.slice(1).join('/') };
+    return { tree: section, path: parts.length === 1 ? '.' : name.slice(section.length + 1) };
   }
   if (section === 'repos' || section === 'aux') {
     if (parts.length === 1) return { tree: section, path: '.' };
     if (parts.length === 2) return null; // decided by the caller: a directory starts a tree, a file joins `repos`
-    return { tree: `${section}/${parts[1]}`, path: parts.slice(2).join('/') };
+    const tree = `${section}/${parts[1]}`;
+    return { tree, path: name.slice(tree.length + 1) }; // a slice shares the name's memory
   }
   return null;
 }

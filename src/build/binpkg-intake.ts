@@ -132,11 +132,10 @@ export class BinpkgIntake {
           this.receive(relPath, { member, mtime, record: { ...already.record, origin: relPath }, known: false });
           return;
         }
-        const existing = await this.store.get(keys.blobMeta(sha256));
+        const existing = readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256);
         if (existing) {
           unlinkSync(file);
-          const record = JSON.parse(existing.toString('utf8')) as PackageRecord;
-          this.receive(relPath, { member, mtime, record: { ...record, origin: relPath }, known: false });
+          this.receive(relPath, { member, mtime, record: { ...existing, origin: relPath }, known: false });
           return;
         }
         let meta;
@@ -214,6 +213,17 @@ export class BinpkgIntake {
     this.stats.newBytes = [...newBlobs.values()].reduce((n, b) => n + b.record.size, 0);
     const header = { ...this.index.header };
     return { header, packages, newBlobs: [...newBlobs.values()] };
+  }
+}
+
+/** A blob's meta.json, or null when missing or torn (a crash between write and flush). */
+function readBlobMeta(raw: Buffer | null, sha256: string): PackageRecord | null {
+  if (!raw) return null;
+  try {
+    const record = JSON.parse(raw.toString('utf8')) as PackageRecord;
+    return record.sha256 === sha256 && record.stanza?.PATH ? record : null;
+  } catch {
+    return null;
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * Makes an ingested build visible, in the order of DESIGN.md (invariant 1: nothing references an
  * object that is not yet durably stored):
- *   blobs (+ their meta.json) → packs → tree manifests → build.json → the build's Packages
- *   → the machine's state (compare-and-swap)
+ *   blobs, packs | barrier | blob meta.json, tree manifests | barrier | build.json
+ *   → the build's Packages → the machine's state (compare-and-swap)
+ * A blob's meta.json is what tells later pulls the blob is there, so it is written only once the
+ * blob is durable; the barriers batch the flushes (one per phase, not one per object).
  * build.json is created only if absent: of two pulls of the same id exactly one records it, and
  * the other finds out whether it carried the same archive (a no-op) or a different one (refused).
  * A crash anywhere leaves at worst unreferenced objects, which gc removes after its grace period.
@@ -35,22 +37,28 @@ export async function commitBuild(
   ingest: IngestResult,
   created: number,
 ): Promise<CommitResult> {
+  const deferred = { immutable: true, deferSync: true };
   await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ file, record }) => {
     const name = record.stanza.PATH.split('/').pop()!;
-    await store.putFile(keys.blob(record.sha256, name), file, { immutable: true, contentType: 'application/x-tar' });
-    const { origin: _origin, ...meta } = record;
-    await store.putIfAbsent(keys.blobMeta(record.sha256), `${JSON.stringify(meta)}\n`, { immutable: true, contentType: 'application/json' });
+    await store.putFile(keys.blob(record.sha256, name), file, { ...deferred, contentType: 'application/x-tar' });
   });
   await forEachLimit(ingest.packs, PARALLEL_PUTS, (pack) =>
-    store.putFile(keys.pack(pack.id), pack.path, { immutable: true, contentType: 'application/octet-stream' }),
+    store.putFile(keys.pack(pack.id), pack.path, { ...deferred, contentType: 'application/octet-stream' }),
   );
+  await store.barrier();
+
+  await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ record }) => {
+    const { origin: _origin, ...meta } = record;
+    await store.putIfAbsent(keys.blobMeta(record.sha256), `${JSON.stringify(meta)}\n`, { ...deferred, contentType: 'application/json' });
+  });
   const trees: Record<string, TreeRef> = {};
   for (const [name, entries] of [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const { data, sha256 } = encodeTree(entries);
-    await store.putIfAbsent(keys.tree(sha256), data, { immutable: true, contentType: 'application/gzip' });
+    await store.putIfAbsent(keys.tree(sha256), data, { ...deferred, contentType: 'application/gzip' });
     const files = entries.filter((e) => e.type === 'f');
     trees[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };
   }
+  await store.barrier();
 
   const manifest: BuildManifest = {
     format: BUILD_FORMAT,

@@ -50,11 +50,17 @@ export interface IngestResult {
   stats: { members: number; trees: TreeStats; binpkgs: BinpkgIntake['stats'] };
 }
 
-type Seen = { kind: 'dir' } | { kind: 'other' } | { kind: 'file'; tree: string | null; entry: TreeEntry | null };
+/**
+ * What the archive held under a (normalised) name. Directories and symlinks share constant
+ * records; a file's record is its tree entry (null until its bytes have passed, and for binpkgs).
+ * `raw` is kept only for the rare name that Unicode normalisation changes.
+ */
+type Seen = { kind: 'dir'; raw?: string } | { kind: 'other'; raw?: string } | { kind: 'file'; tree: string | null; entry: TreeEntry | null; raw?: string };
+const DIR: Seen = { kind: 'dir' };
+const OTHER: Seen = { kind: 'other' };
 
 class ArchiveIngest implements TarSink {
   private readonly seen = new Map<string, Seen>();
-  private readonly rawNames = new Map<string, string>();
   private readonly sections = new Set<Section>();
   private current: MemberSink | null = null;
   private currentTree: { name: string; sink: ReturnType<TreeIntake['beginFile']>; seenKey: string } | null = null;
@@ -86,14 +92,16 @@ class ArchiveIngest implements TarSink {
     const key = normalisedKey(name);
     const previous = this.seen.get(key);
     if (previous) {
-      if (this.rawNames.get(key) !== name) {
-        throw archiveError(name, `collides with '${this.rawNames.get(key)}' after Unicode normalisation`);
-      }
+      const previousName = previous.raw ?? key;
+      if (previousName !== name) throw archiveError(name, `collides with '${previousName}' after Unicode normalisation`);
       if (!(previous.kind === 'dir' && e.type === 'directory')) throw archiveError(name, 'appears twice in the archive');
       return;
     }
     this.checkAncestors(name);
-    this.rawNames.set(key, name);
+    if (key !== name) {
+      // Remember the raw spelling: only it tells a collision from a repeated member.
+      this.seen.set(key, { kind: e.type === 'directory' ? 'dir' : 'other', raw: name });
+    }
 
     if (section === 'binpkgs') return this.binpkgEntry(e, name, key);
 
@@ -102,19 +110,19 @@ class ArchiveIngest implements TarSink {
     if (place.path === '.' && (place.tree === 'repos' || place.tree === 'aux')) {
       // The section directories themselves hold no tree of their own.
       if (e.type !== 'directory') throw archiveError(name, 'must be a directory');
-      this.seen.set(key, { kind: 'dir' });
+      this.remember(key, DIR);
       return;
     }
     switch (e.type) {
       case 'directory':
-        this.seen.set(key, { kind: 'dir' });
+        this.remember(key, DIR);
         this.trees.addDirectory(place.tree, place.path, e.mode, e.mtime);
         return;
       case 'symlink': {
         if (resolveLinkTarget(name, e.linkname) === null) {
           throw archiveError(name, `symbolic link to '${e.linkname}' points outside the archive`);
         }
-        this.seen.set(key, { kind: 'other' });
+        this.remember(key, OTHER);
         this.trees.addSymlink(place.tree, place.path, e.mode, e.mtime, e.linkname);
         return;
       }
@@ -126,13 +134,13 @@ class ArchiveIngest implements TarSink {
         }
         if (target.tree !== place.tree) throw archiveError(name, `hard link to '${e.linkname}' crosses from ${place.tree} to ${target.tree}`);
         const entry = this.trees.addHardlink(place.tree, place.path, e.mode, e.mtime, target.entry);
-        this.seen.set(key, { kind: 'file', tree: place.tree, entry });
+        this.remember(key, { kind: 'file', tree: place.tree, entry });
         return;
       }
       case 'file': {
         const sink = this.trees.beginFile(place.tree, place.path, e.mode, e.mtime, e.size);
         this.currentTree = { name: place.tree, sink, seenKey: key };
-        this.seen.set(key, { kind: 'file', tree: place.tree, entry: null });
+        this.remember(key, { kind: 'file', tree: place.tree, entry: null });
         return;
       }
     }
@@ -140,15 +148,20 @@ class ArchiveIngest implements TarSink {
 
   private binpkgEntry(e: TarEntry, name: string, key: string): void {
     if (e.type === 'directory') {
-      this.seen.set(key, { kind: 'dir' });
+      this.remember(key, DIR);
       return;
     }
     if (e.type !== 'file') throw archiveError(name, `${e.type} in binpkgs/: binary packages must be regular files`);
-    this.seen.set(key, { kind: 'file', tree: null, entry: null });
+    this.remember(key, { kind: 'file', tree: null, entry: null });
     const rel = name.slice('binpkgs/'.length);
     if (rel === 'Packages') this.current = this.binpkgs.beginIndex(name, e.size);
     else if (rel === 'Packages.gz') this.current = null; // regenerated from Packages, never trusted
     else this.current = this.binpkgs.beginPackage(name, rel, e.size, e.mtime);
+  }
+
+  private remember(key: string, seen: Seen): void {
+    const raw = this.seen.get(key)?.raw;
+    this.seen.set(key, raw ? { ...seen, raw } : seen);
   }
 
   /** Nothing may sit below a file or a symlink: an extractor would follow the link. */
@@ -175,7 +188,7 @@ class ArchiveIngest implements TarSink {
     if (this.currentTree) {
       const { sink, name, seenKey } = this.currentTree;
       this.currentTree = null;
-      this.seen.set(seenKey, { kind: 'file', tree: name, entry: sink.end() });
+      this.remember(seenKey, { kind: 'file', tree: name, entry: sink.end() });
       return;
     }
     const sink = this.current;

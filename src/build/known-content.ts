@@ -11,13 +11,14 @@
  */
 import type { BuildManifest, PackageRecord } from './build-manifest.js';
 import { parseBuildManifest } from './build-manifest.js';
-import { decodeTree, type TreeEntry } from './tree-manifest.js';
+import { forEachTreeEntry, type TreeEntry } from './tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../lifecycle/machine-state.js';
 
+/** Where known bytes are: a tree entry has all of it, so entries serve as locations directly. */
 export interface KnownLocation {
-  pack: string;
+  pack: string | null;
   offset: number;
   size: number;
 }
@@ -28,14 +29,15 @@ export class KnownContent {
   readonly binpkgsBySha1 = new Map<string, PackageRecord>();
   parent: BuildManifest | null = null;
 
-  addTree(name: string, entries: TreeEntry[], asReference: boolean): void {
-    const byPath = asReference ? new Map<string, TreeEntry>() : null;
-    for (const e of entries) {
-      if (e.type !== 'f' || !e.sha256 || !e.pack) continue;
-      if (!this.byHash.has(e.sha256)) this.byHash.set(e.sha256, { pack: e.pack, offset: e.offset, size: e.size });
-      byPath?.set(e.path, e);
-    }
-    if (byPath) this.byTreePath.set(name, byPath);
+  /** Reads a stored tree manifest entry by entry (never the whole tree as one JSON document). */
+  addTree(name: string, manifest: Buffer): void {
+    const byPath = new Map<string, TreeEntry>();
+    forEachTreeEntry(manifest, (e) => {
+      if (e.type !== 'f' || !e.sha256 || !e.pack) return;
+      if (!this.byHash.has(e.sha256)) this.byHash.set(e.sha256, e);
+      byPath.set(e.path, e);
+    });
+    this.byTreePath.set(name, byPath);
   }
 }
 
@@ -68,7 +70,7 @@ export async function loadKnownContent(store: Store, machine: string): Promise<K
       const data = await store.get(keys.tree(ref.manifest));
       if (!data) continue; // a tree gc already removed: nothing to reuse
       loaded.add(ref.manifest);
-      known.addTree(name, decodeTree(data), true);
+      known.addTree(name, data);
     }
   }
   return known;

@@ -107,7 +107,7 @@ export class TreeIntake {
         if (loc) this.packs.rollback();
         else {
           this.packs.endStream();
-          loc = { ...start, size };
+          loc = { pack: start.pack, offset: start.offset, size };
           this.added.set(sha256, loc);
           this.stats.newFiles++;
           this.stats.newBytes += size;

@@ -4,6 +4,12 @@
  * It is stored gzipped under the SHA-256 of the stored bytes, so identical trees (machines sharing
  * one repository snapshot) are stored once. The xxh64 of small files lets the next build recognise
  * an unchanged file without computing its SHA-256.
+ *
+ * Format: newline-delimited JSON. The first line is `{"format":1,"packs":[...]}`, then one line
+ * per entry, sorted by path: `[path, type, mode, mtime, size, sha256, xxh64, packIndex, offset,
+ * target]`. Line by line because a 124k-entry tree is 12 MB of JSON: parsed whole, its transient
+ * garbage alone grew the process by 170 MB; parsed per line it stays flat. gzip level 1: the
+ * manifest is written on every pull, and level 6 cost 0.4 s more for 15 % less.
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -29,46 +35,54 @@ export interface TreeEntry {
   target: string | null;
 }
 
-interface StoredTree {
-  format: number;
-  packs: string[];
-  /** [path, type, mode, mtime, size, sha256, xxh64, packIndex, offset, target] */
-  entries: [string, EntryType, number, number, number, string | null, string | null, number, number, string | null][];
-}
+type Row = [string, EntryType, number, number, number, string | null, string | null, number, number, string | null];
+
+const byPath = (a: TreeEntry, b: TreeEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 export function encodeTree(entries: TreeEntry[]): { data: Buffer; sha256: string } {
-  const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const sorted = [...entries].sort(byPath);
   const packs: string[] = [];
   const packIndex = new Map<string, number>();
-  const rows: StoredTree['entries'] = sorted.map((e) => {
-    let pi = -1;
-    if (e.pack) {
-      pi = packIndex.get(e.pack) ?? -1;
-      if (pi < 0) {
-        pi = packs.push(e.pack) - 1;
-        packIndex.set(e.pack, pi);
-      }
-    }
-    return [e.path, e.type, e.mode, e.mtime, e.size, e.sha256, e.xxh64, pi, e.offset, e.target];
-  });
-  const stored: StoredTree = { format: TREE_FORMAT, packs, entries: rows };
-  const data = gzipSync(JSON.stringify(stored), { level: 6 });
+  for (const e of sorted) {
+    if (e.pack && !packIndex.has(e.pack)) packIndex.set(e.pack, packs.push(e.pack) - 1);
+  }
+  const parts: Buffer[] = [];
+  let lines: string[] = [JSON.stringify({ format: TREE_FORMAT, packs })];
+  let pending = 0;
+  const flush = () => {
+    parts.push(Buffer.from(`${lines.join('\n')}\n`));
+    lines = [];
+    pending = 0;
+  };
+  for (const e of sorted) {
+    const row: Row = [e.path, e.type, e.mode, e.mtime, e.size, e.sha256, e.xxh64, e.pack ? packIndex.get(e.pack)! : -1, e.offset, e.target];
+    const line = JSON.stringify(row);
+    lines.push(line);
+    pending += line.length;
+    if (pending > 1 << 20) flush();
+  }
+  flush();
+  const data = gzipSync(Buffer.concat(parts), { level: 1 });
   return { data, sha256: createHash('sha256').update(data).digest('hex') };
 }
 
+/** Calls `each` per entry, in path order, without building the whole tree in memory. */
+export function forEachTreeEntry(data: Buffer, each: (e: TreeEntry) => void): void {
+  const text = gunzipSync(data);
+  let start = text.indexOf(0x0a);
+  const head = JSON.parse(text.toString('utf8', 0, start)) as { format: number; packs: string[] };
+  if (head.format !== TREE_FORMAT) throw new Error(`unsupported tree format ${head.format}`);
+  for (start++; start < text.length; ) {
+    let end = text.indexOf(0x0a, start);
+    if (end < 0) end = text.length;
+    const [path, type, mode, mtime, size, sha256, xxh64, pi, offset, target] = JSON.parse(text.toString('utf8', start, end)) as Row;
+    each({ path, type, mode, mtime, size, sha256, xxh64, pack: pi >= 0 ? head.packs[pi] : null, offset, target });
+    start = end + 1;
+  }
+}
+
 export function decodeTree(data: Buffer): TreeEntry[] {
-  const stored = JSON.parse(gunzipSync(data).toString('utf8')) as StoredTree;
-  if (stored.format !== TREE_FORMAT) throw new Error(`unsupported tree format ${stored.format}`);
-  return stored.entries.map(([path, type, mode, mtime, size, sha256, xxh64, pi, offset, target]) => ({
-    path,
-    type,
-    mode,
-    mtime,
-    size,
-    sha256,
-    xxh64,
-    pack: pi >= 0 ? stored.packs[pi] : null,
-    offset,
-    target,
-  }));
+  const out: TreeEntry[] = [];
+  forEachTreeEntry(data, (e) => out.push(e));
+  return out;
 }

@@ -3,7 +3,10 @@
  * (same filesystem), is fsynced, then renamed into place, and the directory is fsynced: complete or
  * invisible (invariant 2). `putIfAbsent` uses link(2), which fails when the name exists.
  * Compare-and-swap holds a lock file (O_EXCL) around read-compare-rename (invariant 5); the version
- * is the SHA-256 of the content, so it behaves like an ETag.
+ * is the SHA-256 of the content, so it behaves like an ETag. Deferred writes skip their own
+ * fsyncs and are remembered; `barrier()` fsyncs exactly those files and directories, many at once,
+ * so the filesystem groups them into a few journal commits instead of one per object, and a pull
+ * never pays for other processes' dirty data (as a whole-filesystem syncfs would).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -12,12 +15,17 @@ import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GbpError } from '../errors.js';
 import type { PutOptions, Store, Versioned } from './store.js';
+import { forEachLimit } from '../util/pool.js';
 
 const TMP = '.tmp';
 const LOCK_STALE_MS = 60_000;
 
 export class FsStore implements Store {
   readonly location: string;
+  /** Deferred writes not yet flushed: temp files (by temp path), placed files, their directories. */
+  private readonly unsyncedData = new Set<string>();
+  private readonly unsyncedFiles = new Set<string>();
+  private readonly unsyncedDirs = new Set<string>();
 
   constructor(readonly root: string) {
     this.location = root;
@@ -73,18 +81,32 @@ export class FsStore implements Store {
 
   async put(key: string, data: Buffer | string, options: PutOptions = {}): Promise<void> {
     const tmp = await this.writeTemp(data, options);
-    await this.placeFile(tmp, key, 'replace');
+    await this.placeFile(tmp, key, 'replace', options);
   }
 
   async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
-    await syncFile(localPath);
+    if (!options.deferSync) await syncFile(localPath);
+    else this.unsyncedFiles.add(this.path(key));
     if (options.mtime !== undefined) await fs.utimes(localPath, options.mtime, options.mtime);
-    await this.placeFile(localPath, key, 'replace');
+    await this.placeFile(localPath, key, 'replace', options);
   }
 
   async putIfAbsent(key: string, data: Buffer | string, options: PutOptions = {}): Promise<boolean> {
     const tmp = await this.writeTemp(data, options);
-    return this.placeFile(tmp, key, 'exclusive');
+    return this.placeFile(tmp, key, 'exclusive', options);
+  }
+
+  async barrier(): Promise<void> {
+    const files = [...this.unsyncedFiles];
+    const dirs = [...this.unsyncedDirs];
+    this.unsyncedFiles.clear();
+    this.unsyncedDirs.clear();
+    try {
+      await forEachLimit(files, 16, syncFile);
+      await forEachLimit(dirs, 16, syncDir);
+    } catch (err) {
+      throw fail(err, this.root);
+    }
   }
 
   async getVersioned(key: string): Promise<Versioned | null> {
@@ -158,7 +180,8 @@ export class FsStore implements Store {
     const fh = await fs.open(tmp, 'wx');
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (!options.deferSync) await fh.sync();
+      else this.unsyncedData.add(tmp);
     } finally {
       await fh.close();
     }
@@ -167,7 +190,7 @@ export class FsStore implements Store {
   }
 
   /** Renames (or, exclusively, links) a complete temp file into place and syncs the directory. */
-  private async placeFile(tmp: string, key: string, mode: 'replace' | 'exclusive'): Promise<boolean> {
+  private async placeFile(tmp: string, key: string, mode: 'replace' | 'exclusive', options: PutOptions): Promise<boolean> {
     const target = this.path(key);
     const dir = dirname(target);
     try {
@@ -176,7 +199,10 @@ export class FsStore implements Store {
         try {
           await fs.link(tmp, target);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+            this.unsyncedData.delete(tmp);
+            return false;
+          }
           throw err;
         } finally {
           await fs.rm(tmp, { force: true });
@@ -184,7 +210,10 @@ export class FsStore implements Store {
       } else {
         await fs.rename(tmp, target);
       }
-      await syncDir(dir);
+      if (this.unsyncedData.delete(tmp)) this.unsyncedFiles.add(target);
+      // The file's directory, and its parent in case the directory itself is new (blobs/ab/<sha>/).
+      if (!options.deferSync) await Promise.all([syncDir(dir), syncDir(dirname(dir))]);
+      else this.unsyncedDirs.add(dir).add(dirname(dir));
       return true;
     } catch (err) {
       await fs.rm(tmp, { force: true });

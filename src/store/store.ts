@@ -9,6 +9,9 @@
  * - `getVersioned` / `putIfVersion` are compare-and-swap on one key (invariant 5): the write
  *   succeeds only when the key still holds the version that was read (null: still absent).
  * - `list` never needs to enumerate the whole store: callers list a narrow prefix.
+ * - A write is durable when its call returns, unless it asked for `deferSync`: then it is durable
+ *   once the next `barrier()` returns. Writers batch many objects and call `barrier()` before
+ *   anything references them (invariant 1), instead of paying a disk flush per object.
  * - Missing keys are `null` / `false`, never exceptions; everything else that fails throws a
  *   GbpError with code 'store'.
  */
@@ -21,6 +24,8 @@ export interface PutOptions {
   immutable?: boolean;
   /** Modification time in unix seconds (a Packages file's mtime must equal its TIMESTAMP). */
   mtime?: number;
+  /** Durable only after the next `barrier()` (see the contract above). */
+  deferSync?: boolean;
 }
 
 export interface Versioned {
@@ -45,6 +50,8 @@ export interface Store {
   /** Keys below a prefix, in no particular order. */
   list(prefix: string): AsyncIterable<string>;
   delete(key: string): Promise<void>;
+  /** Returns once every write made so far, deferred or not, is durable. */
+  barrier(): Promise<void>;
   /** A private directory for files on their way into the store; removed by `dispose`. */
   createStaging(): Promise<string>;
   disposeStaging(dir: string): Promise<void>;
