@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what gbp and its tests need on a Debian machine, then builds the project.
+# Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the decompressors for .tar.zst/.tar.xz/.tar.bz2 archives and packages,
+# GNU time for the benchmark's peak-RSS figures.
+need=()
+for pair in zstd:zstd xz:xz-utils bzip2:bzip2 /usr/bin/time:time; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "setup: Node.js >= 20 is required (apt-get install nodejs npm)" >&2
+  exit 1
+fi
+# npm install (not npm ci): with this workplace's omit-lockfile-registry-resolved setting, npm ci
+# rejects the lock file's optional platform packages; install still follows the lock file.
+npm install --no-audit --no-fund --loglevel=error
+npm run --silent build
