@@ -85,7 +85,7 @@ export class FsStore implements Store {
   }
 
   async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
-    if (!options.deferSync) await syncFile(localPath);
+    if (!options.deferSync) await fsyncPath(localPath);
     else this.unsyncedFiles.add(this.path(key));
     if (options.mtime !== undefined) await fs.utimes(localPath, options.mtime, options.mtime);
     await this.placeFile(localPath, key, 'replace', options);
@@ -102,8 +102,8 @@ export class FsStore implements Store {
     this.unsyncedFiles.clear();
     this.unsyncedDirs.clear();
     try {
-      await forEachLimit(files, 16, syncFile);
-      await forEachLimit(dirs, 16, syncDir);
+      await forEachLimit(files, 16, fsyncPath);
+      await forEachLimit(dirs, 16, fsyncPath);
     } catch (err) {
       throw fail(err, this.root);
     }
@@ -212,7 +212,7 @@ export class FsStore implements Store {
       }
       if (this.unsyncedData.delete(tmp)) this.unsyncedFiles.add(target);
       // The file's directory, and its parent in case the directory itself is new (blobs/ab/<sha>/).
-      if (!options.deferSync) await Promise.all([syncDir(dir), syncDir(dirname(dir))]);
+      if (!options.deferSync) await Promise.all([fsyncPath(dir), fsyncPath(dirname(dir))]);
       else this.unsyncedDirs.add(dir).add(dirname(dir));
       return true;
     } catch (err) {
@@ -235,17 +235,9 @@ export function versionOf(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-async function syncFile(path: string): Promise<void> {
+/** fsync(2) of a file, or of a directory (which makes the names in it durable). */
+async function fsyncPath(path: string): Promise<void> {
   const fh = await fs.open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
   try {
     await fh.sync();
   } finally {
