@@ -79,11 +79,24 @@ export async function commitBuild(
   if (!created1) {
     const existing = parseBuildManifest((await store.get(buildKey))!, buildKey);
     assertSameArchive(existing, ingest.archive.sha256);
+    await completeBuild(store, site, existing);
     return { manifest: existing, existed: true };
   }
   await writeBuildIndex(store, site, manifest);
   await recordBuild(store, manifest);
   return { manifest, existed: false };
+}
+
+/**
+ * Finishes what a pull killed after build.json left undone (invariant 3: re-running repairs):
+ * the build's own index and its entry in the machine's state. Both steps are idempotent.
+ */
+export async function completeBuild(store: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
+  const dir = keys.buildBinpkgs(build.machine, build.id);
+  if (!(await store.exists(`${dir}Packages.gz`)) || !(await store.exists(`${dir}Packages`))) {
+    await writeBuildIndex(store, site, build);
+  }
+  await recordBuild(store, build);
 }
 
 /** The build's own Packages + Packages.gz, TIMESTAMP = the build's creation, file mtime = TIMESTAMP. */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { GbpError } from '../errors.js';
 import { isSafeName } from '../archive/member-path.js';
 import { openSource } from '../archive/source.js';
-import { assertSameArchive, commitBuild } from '../build/commit.js';
+import { assertSameArchive, commitBuild, completeBuild } from '../build/commit.js';
 import { ingestArchive } from '../build/ingest.js';
 import { loadBuild, loadKnownContent } from '../build/known-content.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
@@ -65,6 +65,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
     }
     const sha256 = hash.digest('hex');
     assertSameArchive(existing, sha256);
+    await completeBuild(store, site, existing);
     result = base(opts, 'unchanged', { source: source.label, sha256, bytes, compression: existing.archive.compression });
   } else {
     const known = await loadKnownContent(store, opts.machine);

@@ -11,6 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GbpError } from '../errors.js';
@@ -245,20 +246,28 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+/**
+ * The lock file names its holder as `<host> <pid>`. A holder on this host whose process is gone
+ * (killed mid-publish) is broken at once; one on another host (a shared filesystem) only after
+ * LOCK_STALE_MS. Either way the state it guarded is intact: writes under the lock are renames.
+ */
 async function acquireLock(lock: string, key: string): Promise<void> {
   const deadline = Date.now() + 30_000;
+  const me = `${hostname()} ${process.pid}`;
   for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
     try {
       const fh = await fs.open(lock, 'wx');
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(me);
       await fh.close();
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fail(err, key);
     }
+    const holder = (await fs.readFile(lock, 'utf8').catch(() => '')).split(' ');
     const st = await fs.stat(lock).catch(() => null);
-    if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) {
-      await fs.rm(lock, { force: true }); // a crashed writer's lock: the state it guarded is intact
+    const deadHere = holder[0] === hostname() && Number(holder[1]) > 0 && !isAlive(Number(holder[1]));
+    if (st && (deadHere || Date.now() - st.mtimeMs > LOCK_STALE_MS)) {
+      await fs.rm(lock, { force: true });
       continue;
     }
     if (Date.now() > deadline) throw new GbpError('store', key, 'timed out waiting for the lock held by another process');

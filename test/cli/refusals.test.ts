@@ -203,12 +203,13 @@ describe('a pull that dies leaves nothing a later pull trusts', () => {
     const store = tempDir();
     // A slow source: the archive arrives on stdin and we kill the process while it reads.
     const child = spawn(process.execPath, [GBP, '--store', store, 'pull', '-', '-m', 'web', '-b', '1', '--publish'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const closed = new Promise((r) => child.on('close', r));
     const archive = readFileSync(fixture('build-archive/build.tar.gz'));
     child.stdin.on('error', () => {});
     child.stdin.write(archive.subarray(0, 20000));
     await new Promise((r) => setTimeout(r, 500));
     child.kill('SIGKILL');
-    await new Promise((r) => child.on('close', r));
+    await closed;
     const visible = Object.keys(snapshot(store)).filter((k) => !k.endsWith('/'));
     expect(visible).toEqual([]);
     const r = await gbp(['--store', store, 'pull', fixture('build-archive/build.tar.gz'), '-m', 'web', '-b', '1', '--publish']);
@@ -224,5 +225,33 @@ describe('the cross-check against binpkgs/Packages', () => {
     const r = await gbp(['--store', tempDir(), 'pull', file, '-m', 'web', '-b', '1']);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(new RegExp(`${hello}: does not match binpkgs/Packages: MD5 \\w+ in the index, \\w+ in the file; SHA1 \\w+ in the index, \\w+ in the file`));
+  });
+});
+
+describe('killed at any moment', () => {
+  it('SIGKILL at several points of a pull and its commit: re-running completes, every reference resolves', async () => {
+    const { spawn } = await import('node:child_process');
+    const { GBP } = await import('../helpers/cli.js');
+    const { readdirSync } = await import('node:fs');
+    const { clientReads } = await import('../helpers/client.js');
+    const store = tempDir();
+    const ok1 = await gbp(['--store', store, 'pull', fixture('build-archive/build.tar.gz'), '-m', 'web', '-b', '1', '--publish']);
+    expect(ok1.code, ok1.stderr).toBe(0);
+    for (const delay of [30, 80, 120, 160, 200, 260]) {
+      const child = spawn(process.execPath, [GBP, '--store', store, 'pull', fixture('build-archive/build2.tar.gz'), '-m', 'web', '-b', '2', '--publish'], { stdio: 'ignore' });
+      const closed = new Promise((r) => child.on('close', r)); // it may finish before the kill
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await closed;
+      // whatever happened, clients see a complete build: 1 or 2, never a mixture or a dangling PATH
+      const view = clientReads(store, 'machines/web/binpkgs', 'http://localhost:8080');
+      expect([5, 6]).toContain(view.entries.length);
+    }
+    const r = await gbp(['--store', store, '--json', 'pull', fixture('build-archive/build2.tar.gz'), '-m', 'web', '-b', '2', '--publish']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(clientReads(store, 'machines/web/binpkgs', 'http://localhost:8080').entries).toHaveLength(6);
+    clientReads(store, 'builds/web/2/binpkgs', 'http://localhost:8080');
+    // staging of killed pulls is cleaned up by the next one
+    expect(readdirSync(join(store, '.tmp')).filter((n) => n.startsWith('stage-'))).toEqual([]);
   });
 });

@@ -1,0 +1,86 @@
+/**
+ * Shapes real archives have that a strict reader must still accept, and where their content ends
+ * up: hard links inside a tree, relative symlinks, names longer than 100 bytes (pax), aux/ data,
+ * repos/gbp.json, an archive without directory members.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { TarReader } from '../../src/archive/tar-reader.js';
+import { decodeTree } from '../../src/build/tree-manifest.js';
+import { gbp, tempDir } from '../helpers/cli.js';
+import { fixture } from '../helpers/fixtures.js';
+import { tarArchive, type Member, type MemberType } from '../helpers/tar-builder.js';
+
+const TYPE: Record<string, MemberType> = { file: 'File', directory: 'Directory', symlink: 'SymbolicLink', hardlink: 'Link' };
+
+async function members(): Promise<Member[]> {
+  const out: Member[] = [];
+  let chunks: Buffer[] = [];
+  const reader = new TarReader({
+    entry: (e) => {
+      chunks = [];
+      out.push({ path: e.name, type: TYPE[e.type], linkpath: e.linkname || undefined, mode: e.mode, mtime: e.mtime });
+    },
+    data: (c) => void chunks.push(Buffer.from(c)),
+    entryEnd: () => {
+      out[out.length - 1].data = Buffer.concat(chunks);
+    },
+  });
+  await reader.write(gunzipSync(readFileSync(fixture('build-archive/build.tar.gz'))));
+  reader.end();
+  return out;
+}
+
+describe('legitimate archive shapes', () => {
+  it('keeps hard links, symlinks, long names, aux/ and repos/gbp.json', async () => {
+    const long = `repos/test_repo/metadata/${'x'.repeat(120)}/deep-file`;
+    const ms = [
+      ...(await members()),
+      { path: 'repos/test_repo/licenses/GPL-2-copy', type: 'Link' as const, linkpath: 'repos/test_repo/licenses/GPL-2' },
+      { path: 'repos/test_repo/profiles/latest', type: 'SymbolicLink' as const, linkpath: 'default/linux/x86/test_profile' },
+      { path: long, data: 'long name' },
+      { path: 'repos/gbp.json', data: '{"machine":"web","build":"1"}' },
+      { path: 'aux/', type: 'Directory' as const },
+      { path: 'aux/plugin/', type: 'Directory' as const },
+      { path: 'aux/plugin/data.txt', data: 'plugin data' },
+    ];
+    const file = join(tempDir(), 'shapes.tar.gz');
+    writeFileSync(file, gzipSync(tarArchive(ms)));
+    const store = tempDir();
+    const r = await gbp(['--store', store, '--json', 'pull', file, '-m', 'web', '-b', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().trees.names).toEqual(['aux/plugin', 'etc-portage', 'repos', 'repos/test_repo', 'var-lib-portage']);
+
+    const build = JSON.parse(readFileSync(join(store, 'builds/web/1/build.json'), 'utf8'));
+    const tree = (name: string) => decodeTree(readFileSync(join(store, 'trees', build.trees[name].manifest.slice(0, 2), `${build.trees[name].manifest}.json.gz`)));
+    const repo = tree('repos/test_repo');
+    const byPath = new Map(repo.map((e) => [e.path, e]));
+    expect(byPath.get('licenses/GPL-2-copy')).toMatchObject({ type: 'f', sha256: byPath.get('licenses/GPL-2')!.sha256, size: 70 });
+    expect(byPath.get('profiles/latest')).toMatchObject({ type: 'l', target: 'default/linux/x86/test_profile' });
+    expect(byPath.get(long.slice('repos/test_repo/'.length))).toMatchObject({ type: 'f', size: 9 });
+    expect(tree('repos').map((e) => e.path)).toEqual(['gbp.json']);
+    expect(tree('aux/plugin').find((e) => e.path === 'data.txt')).toMatchObject({ size: 11 });
+    expect(tree('etc-portage').find((e) => e.path === 'make.profile')).toMatchObject({
+      type: 'l',
+      target: '../repos/test_repo/profiles/default/linux/x86/test_profile',
+    });
+
+    // every stored file reads back, by pack and offset, as the bytes the archive carried
+    const original = new Map(ms.filter((m) => m.type === undefined || m.type === 'File').map((m) => [m.path.replace(/^\.\//, ''), Buffer.from(m.data ?? '')]));
+    for (const e of repo.filter((x) => x.type === 'f' && !x.path.endsWith('-copy'))) {
+      const pack = readFileSync(join(store, 'packs', e.pack!.slice(0, 2), `${e.pack}.pack`));
+      expect(pack.subarray(e.offset, e.offset + e.size).equals(original.get(`repos/test_repo/${e.path}`)!), e.path).toBe(true);
+    }
+  });
+
+  it('accepts an archive without directory members', async () => {
+    const ms = (await members()).filter((m) => m.type !== 'Directory');
+    const file = join(tempDir(), 'nodirs.tar.gz');
+    writeFileSync(file, gzipSync(tarArchive(ms)));
+    const r = await gbp(['--store', tempDir(), '--json', 'pull', file, '-m', 'web', '-b', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().packages.total).toBe(5);
+  });
+});
