@@ -53,6 +53,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   assertName('build id', opts.id);
   for (const t of opts.tags ?? []) assertName('tag', t);
   const source = await openSource(opts.source);
+  await store.recover();
 
   let result: PullResult;
   const existing = await loadBuild(store, opts.machine, opts.id);

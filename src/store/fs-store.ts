@@ -154,7 +154,6 @@ export class FsStore implements Store {
 
   /** `.tmp/` is the store's private scratch area: never served, never listed. */
   async createStaging(): Promise<string> {
-    await this.removeAbandonedStaging();
     const dir = join(this.root, TMP, `stage-${process.pid}-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(dir, { recursive: true });
     return dir;
@@ -164,11 +163,11 @@ export class FsStore implements Store {
     await fs.rm(dir, { recursive: true, force: true });
   }
 
-  /** Staging left by a pull that was killed: its process is gone. */
-  private async removeAbandonedStaging(): Promise<void> {
+  /** Staging and temp files of processes that are gone (killed pulls and publishes). */
+  async recover(): Promise<void> {
     const names = await fs.readdir(join(this.root, TMP)).catch(() => [] as string[]);
     for (const name of names) {
-      const pid = Number(/^stage-(\d+)-/.exec(name)?.[1]);
+      const pid = Number(/^(?:stage|put)-(\d+)-/.exec(name)?.[1]);
       if (!pid || pid === process.pid || isAlive(pid)) continue;
       await fs.rm(join(this.root, TMP, name), { recursive: true, force: true });
     }
@@ -177,7 +176,7 @@ export class FsStore implements Store {
   private async writeTemp(data: Buffer | string, options: PutOptions): Promise<string> {
     const dir = join(this.root, TMP);
     await fs.mkdir(dir, { recursive: true });
-    const tmp = join(dir, `put-${randomBytes(8).toString('hex')}`);
+    const tmp = join(dir, `put-${process.pid}-${randomBytes(8).toString('hex')}`);
     const fh = await fs.open(tmp, 'wx');
     try {
       await fh.writeFile(data);

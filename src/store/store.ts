@@ -52,6 +52,8 @@ export interface Store {
   delete(key: string): Promise<void>;
   /** Returns once every write made so far, deferred or not, is durable. */
   barrier(): Promise<void>;
+  /** Removes what writers that died left in the backend's private areas (staging, temp files). */
+  recover(): Promise<void>;
   /** A private directory for files on their way into the store; removed by `dispose`. */
   createStaging(): Promise<string>;
   disposeStaging(dir: string): Promise<void>;

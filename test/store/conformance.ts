@@ -89,6 +89,15 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
       await s.disposeStaging(staging);
     });
 
+    it('recover() leaves live staging alone', async () => {
+      const s = await makeStore();
+      const staging = await s.createStaging();
+      await writeFile(join(staging, 'mine'), 'x');
+      await s.recover();
+      expect((await readFile(join(staging, 'mine'))).toString()).toBe('x');
+      await s.disposeStaging(staging);
+    });
+
     it('deletes, and deleting a missing key is fine', async () => {
       const s = await makeStore();
       await s.put('gone', 'x');

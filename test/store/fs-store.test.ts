@@ -17,6 +17,19 @@ describe('local directory specifics', () => {
     expect((await stat(join(root, 'machines/m/binpkgs/Packages'))).mtimeMs).toBe(1795317388000);
   });
 
+  it('recover() removes the staging and temp files of processes that are gone', async () => {
+    const root = await newDir();
+    const s = new FsStore(root);
+    const { mkdir, writeFile, readdir } = await import('node:fs/promises');
+    // pid 2^22 + 1 is above Linux's pid_max: no such process can exist
+    await mkdir(join(root, '.tmp', 'stage-4194305-deadbeef'), { recursive: true });
+    await writeFile(join(root, '.tmp', 'stage-4194305-deadbeef', 'binpkg-0'), 'half a package');
+    await writeFile(join(root, '.tmp', 'put-4194305-0123'), 'half a state');
+    const live = await s.createStaging();
+    await s.recover();
+    expect(await readdir(join(root, '.tmp'))).toEqual([live.split('/').pop()]);
+  });
+
   it('refuses keys that would leave the store', async () => {
     const s = new FsStore(await newDir());
     await expect(s.put('../escape', 'x')).rejects.toThrow(/outside the store/);
