@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: the decompressors for .tar.zst/.tar.xz/.tar.bz2 archives and packages,
+# Debian packages: the decompressors for .tar.zst/.tar.xz/.tar.bz2 archives and packages, rsync
+# (the exporter's tests run a real daemon and client),
 # GNU time for the benchmark's peak-RSS figures.
 need=()
-for pair in zstd:zstd xz:xz-utils bzip2:bzip2 /usr/bin/time:time; do
+for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync /usr/bin/time:time; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

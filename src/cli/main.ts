@@ -8,6 +8,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { exitCodeFor, GbpError } from '../errors.js';
 import { pull, DEFAULT_MAX_TAR_BYTES } from '../commands/pull.js';
 import { publish } from '../commands/publish.js';
+import { exportCommand } from '../commands/export-rsync.js';
+import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import { loadSite } from '../store/site.js';
@@ -168,6 +170,50 @@ program
     );
     for (const w of build.warnings) print(`warning: ${w}`);
   });
+
+program
+  .command('export-rsync')
+  .description('materialise the published trees for an rsync daemon (emerge --sync), atomically switched')
+  .requiredOption('--dest <dir>', 'export directory; gets repos/, etc-portage/, var-lib-portage/ and rsyncd.conf')
+  .option('--watch', 'keep exporting as builds are published')
+  .addOption(new Option('--interval <seconds>', 'with --watch: how often to look').default(5).argParser(Number))
+  .addOption(new Option('--grace <duration>', 'keep a replaced tree this long for transfers still reading it').default(3600).argParser(parseDuration))
+  .addHelpText(
+    'after',
+    `
+Clients point repos.conf at rsync://<host>/repos/<machine>/<repo> (or <machine>@<tag>).
+Start the daemon with: rsync --daemon --config=<dest>/rsyncd.conf
+A file whose content did not change keeps its mtime from the previous export, so
+clients' rsync (size + mtime, no checksums) transfers only what changed.`,
+  )
+  .action(async (o: { dest: string; watch?: boolean; interval: number; grace: number }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const report = (r: ExportResult) => {
+      if (g.json) return printJson(r);
+      const changed = r.targets.filter((t) => t.status !== 'unchanged');
+      if (!changed.length) return print(`${r.dest}: up to date (${r.targets.length} trees)`);
+      for (const t of changed) {
+        const what = t.status === 'removed' ? 'removed' : `${t.status} from ${t.machine} ${t.build} (+${t.added} ~${t.changed} -${t.removed})`;
+        print(`${t.module}/${t.link}: ${what}`);
+      }
+      print(`config: ${r.config}`);
+    };
+    const controller = new AbortController();
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort());
+    const r = await exportCommand(store, {
+      dest: o.dest,
+      graceSeconds: o.grace,
+      watch: o.watch ? { intervalSeconds: o.interval, onExport: report, signal: controller.signal } : undefined,
+    });
+    if (!o.watch) report(r);
+  });
+
+function parseDuration(value: string): number {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
+  if (!m) throw new GbpError('usage', '--grace', `'${value}' is not a duration (e.g. 90s, 30m, 1h, 2d)`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's'];
+}
 
 function parseSize(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$/i.exec(value.trim());

@@ -5,33 +5,15 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { TarReader } from '../../src/archive/tar-reader.js';
 import { decodeTree } from '../../src/build/tree-manifest.js';
 import { gbp, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
-import { tarArchive, type Member, type MemberType } from '../helpers/tar-builder.js';
+import { tarArchive, type Member } from '../helpers/tar-builder.js';
+import { archiveMembers } from '../helpers/fixture-archive.js';
 
-const TYPE: Record<string, MemberType> = { file: 'File', directory: 'Directory', symlink: 'SymbolicLink', hardlink: 'Link' };
-
-async function members(): Promise<Member[]> {
-  const out: Member[] = [];
-  let chunks: Buffer[] = [];
-  const reader = new TarReader({
-    entry: (e) => {
-      chunks = [];
-      out.push({ path: e.name, type: TYPE[e.type], linkpath: e.linkname || undefined, mode: e.mode, mtime: e.mtime });
-    },
-    data: (c) => void chunks.push(Buffer.from(c)),
-    entryEnd: () => {
-      out[out.length - 1].data = Buffer.concat(chunks);
-    },
-  });
-  await reader.write(gunzipSync(readFileSync(fixture('build-archive/build.tar.gz'))));
-  reader.end();
-  return out;
-}
+const members = () => archiveMembers(fixture('build-archive/build.tar.gz'));
 
 describe('legitimate archive shapes', () => {
   it('keeps hard links, symlinks, long names, aux/ and repos/gbp.json', async () => {

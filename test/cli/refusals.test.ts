@@ -6,33 +6,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TarReader } from '../../src/archive/tar-reader.js';
 import { gbp, snapshot, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
-import { tarArchive, tarMember, type Member, type MemberType } from '../helpers/tar-builder.js';
+import { tarArchive, type Member } from '../helpers/tar-builder.js';
+import { archiveMembers } from '../helpers/fixture-archive.js';
 
-const TYPE: Record<string, MemberType> = { file: 'File', directory: 'Directory', symlink: 'SymbolicLink', hardlink: 'Link' };
-
-/** The members of the real build archive, in order, with their bytes. */
-async function fixtureMembers(): Promise<Member[]> {
-  const out: Member[] = [];
-  let chunks: Buffer[] = [];
-  const reader = new TarReader({
-    entry: (e) => {
-      chunks = [];
-      out.push({ path: e.name, type: TYPE[e.type], linkpath: e.linkname || undefined, mode: e.mode, mtime: e.mtime });
-    },
-    data: (c) => void chunks.push(Buffer.from(c)),
-    entryEnd: () => {
-      out[out.length - 1].data = Buffer.concat(chunks);
-    },
-  });
-  await reader.write(gunzipSync(readFileSync(fixture('build-archive/build.tar.gz'))));
-  reader.end();
-  return out;
-}
+const fixtureMembers = () => archiveMembers(fixture('build-archive/build.tar.gz'));
 
 const digest = (alg: string, b: Buffer) => createHash(alg).update(b).digest('hex');
 

@@ -1,0 +1,321 @@
+/**
+ * `gbp export-rsync`: materialises, for every machine's published build and each tag, the trees
+ * rsync clients sync from, and keeps them current.
+ *
+ *   <dest>/repos/gen-<n>/<m>/<repo>/       module `repos`: <m>/<repo>, <m>@<tag>/<repo>
+ *   <dest>/etc-portage/gen-<n>/<m>/        module `etc-portage`
+ *   <dest>/var-lib-portage/gen-<n>/<m>/    module `var-lib-portage`
+ *   <dest>/.gbp-export/                    objects (hard-link sources), effective trees, state, lock
+ *   <dest>/rsyncd.conf                     each module's path: its current generation
+ *
+ * Why generations and a config flip, not a symlink flip: Debian's rsync daemon resolves every
+ * file's path from the module path string on each open, through any symlink (measured: a symlink
+ * flipped mid-transfer gave a client 17 files of one tree and 23 of the other), and its openat2
+ * (RESOLVE_BENEATH) fails with EAGAIN on `..` while anything renames. It re-reads rsyncd.conf for
+ * every connection, though, and a connection keeps the module path it started with. So each module
+ * is served from a generation directory nothing writes to while it can be in use, and publishing is
+ * one atomic rename of rsyncd.conf: transfers in flight finish on the old generation, new ones get
+ * the new. A new export is applied as a diff to the oldest generation retired longer than the grace
+ * period (else a new one), so it costs what changed, not a relink of 124,000 files; going back to a
+ * tree a retired generation still holds costs nothing at all.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { GbpError } from '../errors.js';
+import { loadBuild } from '../build/known-content.js';
+import { decodeTree, encodeTree, type TreeEntry } from '../build/tree-manifest.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import { listMachines, readState } from '../lifecycle/machine-state.js';
+import { ObjectCache } from './object-cache.js';
+import { applyTree, entriesToWrite } from './slot.js';
+import { previousFrom, stableMtimes } from './stable-mtimes.js';
+import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
+
+interface Source {
+  machine: string;
+  build: string;
+  tree: string;
+}
+
+interface Generation {
+  /** Effective tree id per target (`<m>/<repo>` or `<m>`) the generation holds. */
+  trees: Record<string, string>;
+  retiredAt: number | null;
+  /** Set while being written; a generation found dirty is rebuilt from nothing. */
+  dirty?: boolean;
+}
+
+interface ModuleState {
+  current: string | null;
+  generations: Record<string, Generation>;
+  /** What each target of the current generation was made from. */
+  sources: Record<string, Source>;
+}
+
+interface ExportState {
+  format: 2;
+  modules: Record<Module, ModuleState>;
+}
+
+export interface TargetResult {
+  module: Module;
+  link: string;
+  machine: string | null;
+  build: string | null;
+  status: 'unchanged' | 'updated' | 'created' | 'removed';
+  added: number;
+  changed: number;
+  removed: number;
+}
+
+export interface ExportResult {
+  dest: string;
+  /** Each module's directory being served now. */
+  paths: Record<Module, string | null>;
+  targets: TargetResult[];
+  fetched: { files: number; bytes: number };
+  config: string;
+}
+
+export interface ExportOptions {
+  dest: string;
+  graceSeconds: number;
+  now?: () => number;
+}
+
+const seconds = () => Math.floor(Date.now() / 1000);
+
+export async function exportRsync(store: Store, opts: ExportOptions): Promise<ExportResult> {
+  const now = opts.now ?? seconds;
+  const dest = opts.dest;
+  const meta = join(dest, '.gbp-export');
+  mkdirSync(join(meta, 'trees'), { recursive: true });
+  mkdirSync(join(meta, 'empty'), { recursive: true }); // what a module with nothing published serves
+  const unlock = lock(join(meta, 'lock'));
+  try {
+    const statePath = join(meta, 'state.json');
+    const state = loadState(statePath);
+    const save = () => writeAtomic(statePath, `${JSON.stringify(state, null, 1)}\n`);
+    const cache = new ObjectCache(join(meta, 'objects'));
+    const results: TargetResult[] = [];
+    const fetched = { files: 0, bytes: 0 };
+    let touched = false;
+    const wanted = await desiredTargets(store);
+
+    for (const module of MODULES) {
+      const ms = state.modules[module];
+      const want = wanted[module];
+      const current = ms.current ? ms.generations[ms.current] : null;
+
+      // Effective trees: unchanged sources keep theirs; others get stable mtimes against what
+      // clients hold now (the current generation), not against the generation being reused.
+      const effective = new Map<string, { id: string; entries: TreeEntry[] | null }>();
+      for (const [link, source] of want) {
+        const had = ms.sources[link];
+        const currentId = current?.trees[link];
+        if (currentId && had && sameSource(had, source)) {
+          effective.set(link, { id: currentId, entries: null });
+          continue;
+        }
+        const data = await store.get(keys.tree(source.tree));
+        if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
+        const previous = currentId ? loadTree(meta, currentId) : null;
+        const entries = stableMtimes(decodeTree(data), previous ? previousFrom(previous) : null);
+        const encoded = encodeTree(entries);
+        if (!existsSync(treePath(meta, encoded.sha256))) writeAtomic(treePath(meta, encoded.sha256), encoded.data);
+        effective.set(link, { id: encoded.sha256, entries });
+      }
+      const desired: Record<string, string> = Object.fromEntries([...effective].map(([l, e]) => [l, e.id]));
+
+      if (current && sameTrees(current.trees, desired) && !current.dirty) {
+        ms.sources = Object.fromEntries(want);
+        for (const [link, source] of want) results.push(targetResult(module, link, source, 'unchanged'));
+        continue;
+      }
+
+      const name = chooseGeneration(ms, desired, now(), opts.graceSeconds);
+      const gen = ms.generations[name];
+      const genDir = join(dest, module, name);
+      const reuse = gen && !gen.dirty && existsSync(genDir) ? gen.trees : null;
+      if (!reuse) rmSync(genDir, { recursive: true, force: true });
+      ms.generations[name] = { trees: reuse ?? {}, retiredAt: null, dirty: true };
+      save();
+      mkdirSync(genDir, { recursive: true, mode: 0o755 });
+
+      for (const link of new Set([...Object.keys(reuse ?? {}), ...Object.keys(desired)])) {
+        const before = reuse?.[link] ?? null;
+        const after = desired[link] ?? null;
+        const source = want.get(link) ?? null;
+        const status = !current?.trees[link] ? 'created' : !after ? 'removed' : current.trees[link] === after ? 'unchanged' : 'updated';
+        const result = targetResult(module, link, source, after ? status : 'removed');
+        if (after && current?.trees[link] === after && before === after) {
+          results.push(result);
+          continue;
+        }
+        if (!after) {
+          rmSync(join(genDir, link), { recursive: true, force: true });
+          if (current?.trees[link]) results.push(result);
+          continue;
+        }
+        if (before !== after) {
+          const from = before ? loadTree(meta, before) : null;
+          if (!from) rmSync(join(genDir, link), { recursive: true, force: true });
+          const to = effective.get(link)!.entries ?? loadTree(meta, after);
+          if (!to) throw new GbpError('internal', link, 'effective tree is missing from the export state');
+          const got = await cache.ensure(store, entriesToWrite(from, to));
+          fetched.files += got.files;
+          fetched.bytes += got.bytes;
+          Object.assign(result, applyTree(join(genDir, link), from, to, cache));
+          touched = true;
+        }
+        results.push(result);
+      }
+      removeEmptyDirs(genDir);
+      ms.generations[name] = { trees: desired, retiredAt: null };
+      if (ms.current && ms.current !== name && ms.generations[ms.current]) ms.generations[ms.current].retiredAt = now();
+      ms.current = name;
+      ms.sources = Object.fromEntries(want);
+      save();
+    }
+
+    // The flip: one atomic rename of the config every new connection reads.
+    const paths = Object.fromEntries(MODULES.map((m) => [m, state.modules[m].current ? join(dest, m, state.modules[m].current!) : null])) as Record<Module, string | null>;
+    const config = join(dest, 'rsyncd.conf');
+    writeAtomic(config, rsyncdConf(dest, paths));
+
+    for (const module of MODULES) touched = pruneGenerations(dest, module, state.modules[module], now(), opts.graceSeconds) || touched;
+    save();
+    if (touched) pruneObjects(cache.dir);
+    return { dest, paths, targets: results, fetched, config };
+  } finally {
+    unlock();
+  }
+}
+
+function targetResult(module: Module, link: string, source: Source | null, status: TargetResult['status']): TargetResult {
+  return { module, link, machine: source?.machine ?? null, build: source?.build ?? null, status, added: 0, changed: 0, removed: 0 };
+}
+
+/** What should be exported now, per module: the published build and tags of every machine. */
+async function desiredTargets(store: Store): Promise<Record<Module, Map<string, Source>>> {
+  const out = Object.fromEntries(MODULES.map((m) => [m, new Map<string, Source>()])) as Record<Module, Map<string, Source>>;
+  for (const machine of await listMachines(store)) {
+    const state = await readState(store, machine);
+    if (!state) continue;
+    const names: [string, string][] = [];
+    if (state.published) names.push([machine, state.published]);
+    for (const [tag, id] of Object.entries(state.tags)) names.push([`${machine}@${tag}`, id]);
+    for (const [name, id] of names) {
+      const build = await loadBuild(store, machine, id);
+      if (!build) continue;
+      for (const [tree, ref] of Object.entries(build.trees)) {
+        const source = { machine, build: id, tree: ref.manifest };
+        if (tree.startsWith('repos/')) out.repos.set(`${name}/${tree.slice('repos/'.length)}`, source);
+        else if (tree === 'etc-portage' || tree === 'var-lib-portage') out[tree].set(name, source);
+      }
+    }
+  }
+  return out;
+}
+
+/** A retired generation already holding exactly these trees, else the oldest idle past the grace period, else a new one. */
+function chooseGeneration(ms: ModuleState, desired: Record<string, string>, now: number, grace: number): string {
+  const others = Object.entries(ms.generations).filter(([name]) => name !== ms.current);
+  const exact = others.find(([, g]) => !g.dirty && sameTrees(g.trees, desired));
+  if (exact) return exact[0];
+  const idle = others.filter(([, g]) => g.dirty || (g.retiredAt !== null && now - g.retiredAt >= grace));
+  if (idle.length) return idle.sort((a, b) => (a[1].retiredAt ?? 0) - (b[1].retiredAt ?? 0))[0][0];
+  let n = 1;
+  while (ms.generations[`gen-${n}`]) n++;
+  return `gen-${n}`;
+}
+
+/** Keeps one idle generation per module for the next diff; removes the others after the grace period. */
+function pruneGenerations(dest: string, module: Module, ms: ModuleState, now: number, grace: number): boolean {
+  const idle = Object.entries(ms.generations)
+    .filter(([name, g]) => name !== ms.current && g.retiredAt !== null && now - g.retiredAt >= grace)
+    .sort((a, b) => b[1].retiredAt! - a[1].retiredAt!);
+  for (const [name] of idle.slice(1)) {
+    rmSync(join(dest, module, name), { recursive: true, force: true });
+    delete ms.generations[name];
+  }
+  return idle.length > 1;
+}
+
+/** Objects no exported tree links any more (link count 1: only the cache's own name). */
+function pruneObjects(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const sub of readdirSync(dir)) {
+    for (const name of readdirSync(join(dir, sub))) {
+      const p = join(dir, sub, name);
+      if (statSync(p).nlink === 1) rmSync(p, { force: true });
+    }
+  }
+}
+
+/** Machine directories left empty when their last target went. */
+function removeEmptyDirs(genDir: string): void {
+  for (const name of readdirSync(genDir)) {
+    const p = join(genDir, name);
+    if (statSync(p).isDirectory() && readdirSync(p).length === 0) rmSync(p, { recursive: true });
+  }
+}
+
+function loadState(path: string): ExportState {
+  if (existsSync(path)) {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as ExportState;
+    if (s.format === 2) return s;
+  }
+  return { format: 2, modules: Object.fromEntries(MODULES.map((m) => [m, { current: null, generations: {}, sources: {} }])) as Record<Module, ModuleState> };
+}
+
+function sameSource(a: Source, b: Source): boolean {
+  return a.machine === b.machine && a.build === b.build && a.tree === b.tree;
+}
+
+function sameTrees(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+const treePath = (meta: string, id: string) => join(meta, 'trees', `${id}.json.gz`);
+
+function loadTree(meta: string, id: string): TreeEntry[] | null {
+  if (!existsSync(treePath(meta, id))) return null;
+  const data = readFileSync(treePath(meta, id));
+  if (createHash('sha256').update(data).digest('hex') !== id) return null;
+  return decodeTree(data);
+}
+
+function writeAtomic(path: string, data: string | Buffer): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/** One exporter per destination at a time; a lock whose process is gone is taken over. */
+function lock(path: string): () => void {
+  const me = `${hostname()} ${process.pid}`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      closeSync(openSync(path, 'wx'));
+      writeFileSync(path, me);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const [host, pid] = readFileSync(path, 'utf8').split(' ');
+      let alive = true;
+      try {
+        process.kill(Number(pid), 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      if (host === hostname() && !alive) rmSync(path, { force: true });
+      else throw new GbpError('conflict', path, `another export (${host} pid ${pid}) is running on this destination`);
+    }
+  }
+  throw new GbpError('conflict', path, 'could not take the export lock');
+}

@@ -1,0 +1,68 @@
+/**
+ * The exporter's local object cache: one file per (content, mtime, mode), the inode that every
+ * exported tree hard-links, so no byte is copied twice and one inode never needs two mtimes. Bytes
+ * come from the store's packs: a few files by range, many from one pack by reading it once. Every
+ * content is checked against its SHA-256 before it is kept (the name is the hash, checked on read).
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GbpError } from '../errors.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import type { TreeEntry } from '../build/tree-manifest.js';
+
+const WHOLE_PACK_AT = 32; // this many files wanted from one pack: read it once instead of by range
+
+export class ObjectCache {
+  constructor(readonly dir: string) {}
+
+  pathOf(e: TreeEntry): string {
+    return join(this.dir, e.sha256!.slice(0, 2), `${e.sha256}-${e.mtime}-${e.mode.toString(8)}`);
+  }
+
+  /** Makes sure every file entry has its object; returns how many were fetched and their bytes. */
+  async ensure(store: Store, entries: TreeEntry[]): Promise<{ files: number; bytes: number }> {
+    const missing = new Map<string, TreeEntry>();
+    for (const e of entries) {
+      if (e.type !== 'f') continue;
+      const p = this.pathOf(e);
+      if (!missing.has(p) && !existsSync(p)) missing.set(p, e);
+    }
+    const byPack = new Map<string, TreeEntry[]>();
+    for (const e of missing.values()) {
+      if (!e.pack) throw new GbpError('store', e.path, 'tree entry has no pack location');
+      const list = byPack.get(e.pack) ?? [];
+      list.push(e);
+      byPack.set(e.pack, list);
+    }
+    let bytes = 0;
+    for (const [pack, list] of byPack) {
+      const key = keys.pack(pack);
+      let whole: Buffer | null = null;
+      if (list.length >= WHOLE_PACK_AT) {
+        whole = await store.get(key);
+        if (!whole) throw new GbpError('store', key, 'pack is missing from the store');
+      }
+      for (const e of list.sort((a, b) => a.offset - b.offset)) {
+        const data = whole ? whole.subarray(e.offset, e.offset + e.size) : await store.getRange(key, e.offset, e.size);
+        if (data.length !== e.size || createHash('sha256').update(data).digest('hex') !== e.sha256) {
+          throw new GbpError('store', `${key}@${e.offset}`, `content of ${e.path} does not match its SHA-256 (corrupt pack)`);
+        }
+        this.write(e, data);
+        bytes += e.size;
+      }
+    }
+    return { files: missing.size, bytes };
+  }
+
+  private write(e: TreeEntry, data: Buffer): void {
+    const p = this.pathOf(e);
+    mkdirSync(join(this.dir, e.sha256!.slice(0, 2)), { recursive: true });
+    const tmp = `${p}.tmp-${process.pid}`;
+    writeFileSync(tmp, data);
+    chmodSync(tmp, e.mode);
+    utimesSync(tmp, e.mtime, e.mtime);
+    renameSync(tmp, p);
+  }
+}

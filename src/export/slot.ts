@@ -1,0 +1,91 @@
+/**
+ * Brings one exported tree from what it holds to what it should hold, touching only what differs:
+ * removed paths go (files first, then directories deepest first), new directories come
+ * (shallowest first), new or changed files and symlinks are (re)created. Files are hard links to
+ * the object cache. The directory is never one clients are served from while it changes (the
+ * exporter writes only generations nobody reads), so nothing here needs to be atomic.
+ */
+import { chmodSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TreeEntry } from '../build/tree-manifest.js';
+import type { ObjectCache } from './object-cache.js';
+
+export interface SlotChange {
+  added: number;
+  changed: number;
+  removed: number;
+}
+
+const depth = (p: string) => p.split('/').length;
+
+function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
+  if (a.type !== b.type) return false;
+  if (a.type === 'f') return a.sha256 === b.sha256 && a.mtime === b.mtime && a.mode === b.mode;
+  if (a.type === 'l') return a.target === b.target;
+  return a.mode === b.mode;
+}
+
+/** The entries `apply` will have to create: what the cache must hold before it runs. */
+export function entriesToWrite(current: TreeEntry[] | null, target: TreeEntry[]): TreeEntry[] {
+  const have = new Map((current ?? []).map((e) => [e.path, e]));
+  return target.filter((e) => {
+    const h = have.get(e.path);
+    return !h || !sameEntry(h, e);
+  });
+}
+
+export function applyTree(dir: string, current: TreeEntry[] | null, target: TreeEntry[], cache: ObjectCache): SlotChange {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const want = new Map(target.map((e) => [e.path, e]));
+  const have = new Map((current ?? []).map((e) => [e.path, e]));
+  const change: SlotChange = { added: 0, changed: 0, removed: 0 };
+
+  const gone = [...have.values()].filter((e) => {
+    const w = want.get(e.path);
+    return !w || w.type !== e.type;
+  });
+  for (const e of gone.filter((x) => x.type !== 'd')) {
+    rmSync(join(dir, e.path), { force: true });
+    change.removed++;
+  }
+  for (const e of gone.filter((x) => x.type === 'd').sort((a, b) => depth(b.path) - depth(a.path))) {
+    if (e.path === '.') continue;
+    rmSync(join(dir, e.path), { recursive: true, force: true });
+  }
+
+  const dirs = target.filter((e) => e.type === 'd').sort((a, b) => depth(a.path) - depth(b.path));
+  for (const e of dirs) {
+    const p = e.path === '.' ? dir : join(dir, e.path);
+    const h = have.get(e.path);
+    if (!h || h.type !== 'd') mkdirSync(p, { recursive: true, mode: 0o755 });
+    // readable by the rsync daemon whatever the archive said; clients take modes of files, not dirs
+    if (!h || h.mode !== e.mode) chmodSync(p, (e.mode | 0o555) & 0o7777);
+  }
+  for (const e of target) {
+    if (e.type === 'd') continue;
+    const h = have.get(e.path);
+    if (h && sameEntry(h, e)) continue;
+    const p = join(dir, e.path);
+    if (h) rmSync(p, { recursive: isDir(p), force: true });
+    else ensureParent(dir, e.path);
+    if (e.type === 'f') linkSync(cache.pathOf(e), p);
+    else symlinkSync(e.target!, p);
+    if (h && h.type === e.type) change.changed++;
+    else change.added++;
+  }
+  return change;
+}
+
+function ensureParent(dir: string, path: string): void {
+  const slash = path.lastIndexOf('/');
+  if (slash > 0) mkdirSync(join(dir, path.slice(0, slash)), { recursive: true, mode: 0o755 });
+}
+
+function isDir(p: string): boolean {
+  try {
+    return lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
