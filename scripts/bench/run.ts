@@ -5,13 +5,17 @@
  *   next build's pull vs  `gzip -dc archive > /dev/null` (the decompression floor)
  * plus each one's peak RSS. Each figure is the median of --runs runs (default 3), page cache warm.
  * Goals (issue 2): first ≤ 1.2× tar, incremental ≤ 1.5× floor, peak RSS ≤ 300 MB.
+ * Then the rsync export (issue 5, scripts/bench/export.ts): export of N+1 after N against
+ * `rsync -a --link-dest`, goal ≤ 0.5×; bytes a client transfers against the changed bytes, ≤ 1.1×.
  *
  * Usage: npm run bench -- [--size medium|small] [--payload-scale F] [--runs N] [--work DIR] [--json]
+ *        npm run bench -- --only export     (the export alone, on the store a full run left)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchExport } from './export.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../../..');
@@ -42,22 +46,28 @@ function arg(name: string, dflt: string): string {
   return i >= 0 ? process.argv[i + 1] : dflt;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const size = arg('size', 'medium');
   const scale = arg('payload-scale', '0.25');
   const runs = Number(arg('runs', '3'));
   const work = resolve(arg('work', join(ROOT, 'bench-work')));
-  const fixtures = join(work, `fixtures-${size}-${scale}`);
+  const fixtures = join(work, `fixtures-${size}-${scale}-3`);
   if (!existsSync(join(fixtures, 'fixtures.json'))) {
     process.stderr.write(`generating the ${size} fixture (payload scale ${scale}) in ${fixtures} ...\n`);
-    const g = spawnSync(process.execPath, [GENERATE, '--size', size, '--out', fixtures, '--builds', '2', '--machines', '1', '--payload-scale', scale], { stdio: 'inherit' });
+    const g = spawnSync(process.execPath, [GENERATE, '--size', size, '--out', fixtures, '--builds', '3', '--machines', '1', '--payload-scale', scale], { stdio: 'inherit' });
     if (g.status !== 0) throw new Error('fixture generation failed');
   }
   const meta = JSON.parse(readFileSync(join(fixtures, 'fixtures.json'), 'utf8'));
-  const [first, next] = meta.builds as { file: string; machine: string; changedRepoFiles: number; rebuiltPackages: number }[];
+  const [first, next, third] = meta.builds as { file: string; machine: string; changedRepoFiles: number; rebuiltPackages: number }[];
   const extractDir = join(work, 'tar-x');
   const store = join(work, 'store');
 
+  if (process.argv.includes('--only') && arg('only', '') === 'export') {
+    // the rsync export alone, on the store a full run left (builds 1..3 pulled)
+    const r = await benchExport(GBP, store, first.machine, [first.file, next.file, third.file], work, measure);
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return;
+  }
   const tar: Measure[] = [];
   const floor1: Measure[] = [];
   const pull1: Measure[] = [];
@@ -75,6 +85,9 @@ function main(): void {
     floor.push(measure(`gzip -dc ${next.file} > /dev/null`));
     pull2.push(measure(`node ${GBP} --quiet --store ${store} pull ${next.file} -m ${next.machine} -b 2`));
   }
+  let exportError = '';
+  // the export benchmark needs build 3 in the store too
+  measure(`node ${GBP} --quiet --store ${store} pull ${third.file} -m ${third.machine} -b 3`);
   const t = median(tar);
   const f1 = median(floor1);
   const p1 = median(pull1);
@@ -89,6 +102,10 @@ function main(): void {
     allRuns: { tar, floor1, pull1, floor, pull2 },
     nextPull: { gbp: p2, gzipFloor: f, ratio: p2.seconds / f.seconds },
     peakRssMb: Math.max(p1.peakRssMb, p2.peakRssMb),
+    export: await benchExport(GBP, store, first.machine, [first.file, next.file, third.file], work, measure).catch((err) => {
+      exportError = String(err);
+      return null;
+    }),
     node: process.version,
     date: new Date().toISOString(),
   };
@@ -111,8 +128,22 @@ function main(): void {
       row('first pull', p1, 'gzip -dc', f1, 'none; for scale'),
       row('next build', p2, 'gzip -dc', f, '≤ 1.5×'),
       '',
+      ...(result.export
+        ? [
+            '| rsync export | gbp export-rsync | rsync -a --link-dest (same run) | ratio | peak RSS |',
+            '|---|---|---|---|---|',
+            `| N+1 after N, no idle generation (full tree) | ${result.export.full.seconds.toFixed(2)} s | ${result.export.linkDest.seconds.toFixed(2)} s | **${result.export.full.ratio.toFixed(2)}×** (goal ≤ 0.5×) | ${result.export.full.peakRssMb.toFixed(0)} MB |`,
+            `| N+1 after N, steady state (diff onto idle generation) | ${result.export.steady.seconds.toFixed(2)} s | ${result.export.linkDest.seconds.toFixed(2)} s | **${result.export.steady.ratio.toFixed(2)}×** | ${result.export.steady.peakRssMb.toFixed(0)} MB |`,
+            '',
+            `client N → N+1 (Portage's rsync options): ${result.export.client.transferredFiles} files, ${result.export.client.transferredBytes} bytes of files transferred, ${result.export.client.wireBytes} bytes on the wire; changed: ${result.export.client.changedFiles} files, ${result.export.client.changedBytes} bytes → **${result.export.client.ratio.toFixed(2)}×** (goal ≤ 1.1×)`,
+            '',
+          ]
+        : [`export benchmark failed: ${exportError}`, '']),
     ].join('\n'),
   );
 }
 
-main();
+main().catch((err) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.stack : err}\n`);
+  process.exit(1);
+});

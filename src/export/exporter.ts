@@ -31,7 +31,7 @@ import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../lifecycle/machine-state.js';
 import { ObjectCache } from './object-cache.js';
 import { applyTree, entriesToWrite } from './slot.js';
-import { previousFrom, stableMtimes } from './stable-mtimes.js';
+import { previousFrom, stableMtimes, type PreviousFile } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
 
 interface Source {
@@ -102,7 +102,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
     const cache = new ObjectCache(join(meta, 'objects'));
     const results: TargetResult[] = [];
     const fetched = { files: 0, bytes: 0 };
-    let touched = false;
+    const released: string[] = [];
     const wanted = await desiredTargets(store);
 
     for (const module of MODULES) {
@@ -112,21 +112,22 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
 
       // Effective trees: unchanged sources keep theirs; others get stable mtimes against what
       // clients hold now (the current generation), not against the generation being reused.
-      const effective = new Map<string, { id: string; entries: TreeEntry[] | null }>();
+      const effective = new Map<string, { id: string; entries: TreeEntry[] | null; served: Map<string, PreviousFile> | null }>();
       for (const [link, source] of want) {
         const had = ms.sources[link];
         const currentId = current?.trees[link];
         if (currentId && had && sameSource(had, source)) {
-          effective.set(link, { id: currentId, entries: null });
+          effective.set(link, { id: currentId, entries: null, served: null });
           continue;
         }
         const data = await store.get(keys.tree(source.tree));
         if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
         const previous = currentId ? loadTree(meta, currentId) : null;
-        const entries = stableMtimes(decodeTree(data), previous ? previousFrom(previous) : null);
+        const served = previous ? previousFrom(previous) : null;
+        const entries = stableMtimes(decodeTree(data), served);
         const encoded = encodeTree(entries);
         if (!existsSync(treePath(meta, encoded.sha256))) writeAtomic(treePath(meta, encoded.sha256), encoded.data);
-        effective.set(link, { id: encoded.sha256, entries });
+        effective.set(link, { id: encoded.sha256, entries, served });
       }
       const desired: Record<string, string> = Object.fromEntries([...effective].map(([l, e]) => [l, e.id]));
 
@@ -156,6 +157,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           continue;
         }
         if (!after) {
+          released.push(...objectsOf(meta, before, cache));
           rmSync(join(genDir, link), { recursive: true, force: true });
           if (current?.trees[link]) results.push(result);
           continue;
@@ -163,13 +165,15 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
         if (before !== after) {
           const from = before ? loadTree(meta, before) : null;
           if (!from) rmSync(join(genDir, link), { recursive: true, force: true });
-          const to = effective.get(link)!.entries ?? loadTree(meta, after);
+          const eff = effective.get(link)!;
+          const to = eff.entries ?? loadTree(meta, after);
           if (!to) throw new GbpError('internal', link, 'effective tree is missing from the export state');
-          const got = await cache.ensure(store, entriesToWrite(from, to));
+          const got = await cache.ensure(store, entriesToWrite(from, to), eff.served);
           fetched.files += got.files;
           fetched.bytes += got.bytes;
-          Object.assign(result, applyTree(join(genDir, link), from, to, cache));
-          touched = true;
+          const { released: freed, ...counts } = applyTree(join(genDir, link), from, to, cache);
+          Object.assign(result, counts);
+          released.push(...freed);
         }
         results.push(result);
       }
@@ -186,9 +190,13 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
     const config = join(dest, 'rsyncd.conf');
     writeAtomic(config, rsyncdConf(dest, paths));
 
-    for (const module of MODULES) touched = pruneGenerations(dest, module, state.modules[module], now(), opts.graceSeconds) || touched;
+    for (const module of MODULES) {
+      for (const gone of pruneGenerations(dest, module, state.modules[module], now(), opts.graceSeconds)) {
+        for (const id of Object.values(gone.trees)) released.push(...objectsOf(meta, id, cache));
+      }
+    }
     save();
-    if (touched) pruneObjects(cache.dir);
+    sweepObjects(released);
     return { dest, paths, targets: results, fetched, config };
   } finally {
     unlock();
@@ -234,24 +242,34 @@ function chooseGeneration(ms: ModuleState, desired: Record<string, string>, now:
 }
 
 /** Keeps one idle generation per module for the next diff; removes the others after the grace period. */
-function pruneGenerations(dest: string, module: Module, ms: ModuleState, now: number, grace: number): boolean {
+function pruneGenerations(dest: string, module: Module, ms: ModuleState, now: number, grace: number): Generation[] {
   const idle = Object.entries(ms.generations)
     .filter(([name, g]) => name !== ms.current && g.retiredAt !== null && now - g.retiredAt >= grace)
     .sort((a, b) => b[1].retiredAt! - a[1].retiredAt!);
-  for (const [name] of idle.slice(1)) {
+  const removed: Generation[] = [];
+  for (const [name, gen] of idle.slice(1)) {
     rmSync(join(dest, module, name), { recursive: true, force: true });
     delete ms.generations[name];
+    removed.push(gen);
   }
-  return idle.length > 1;
+  return removed;
 }
 
-/** Objects no exported tree links any more (link count 1: only the cache's own name). */
-function pruneObjects(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const sub of readdirSync(dir)) {
-    for (const name of readdirSync(join(dir, sub))) {
-      const p = join(dir, sub, name);
+function objectsOf(meta: string, treeId: string | null, cache: ObjectCache): string[] {
+  const tree = treeId ? loadTree(meta, treeId) : null;
+  return (tree ?? []).filter((e) => e.type === 'f').map((e) => cache.pathOf(e));
+}
+
+/**
+ * Removes released objects no exported tree links any more (link count 1: only the cache's own
+ * name). Only candidates are looked at, never the whole cache.
+ */
+function sweepObjects(candidates: string[]): void {
+  for (const p of new Set(candidates)) {
+    try {
       if (statSync(p).nlink === 1) rmSync(p, { force: true });
+    } catch {
+      // already gone
     }
   }
 }

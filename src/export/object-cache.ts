@@ -11,6 +11,7 @@ import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import type { TreeEntry } from '../build/tree-manifest.js';
+import type { PreviousFile } from './stable-mtimes.js';
 
 const WHOLE_PACK_AT = 32; // this many files wanted from one pack: read it once instead of by range
 
@@ -21,11 +22,16 @@ export class ObjectCache {
     return join(this.dir, e.sha256!.slice(0, 2), `${e.sha256}-${e.mtime}-${e.mode.toString(8)}`);
   }
 
-  /** Makes sure every file entry has its object; returns how many were fetched and their bytes. */
-  async ensure(store: Store, entries: TreeEntry[]): Promise<{ files: number; bytes: number }> {
+  /**
+   * Makes sure every file entry has its object; returns how many were fetched and their bytes.
+   * `served` (the tree clients get now) links its objects, so an identical entry is not looked for.
+   */
+  async ensure(store: Store, entries: TreeEntry[], served: Map<string, PreviousFile> | null = null): Promise<{ files: number; bytes: number }> {
     const missing = new Map<string, TreeEntry>();
     for (const e of entries) {
       if (e.type !== 'f') continue;
+      const s = served?.get(e.path);
+      if (s && s.sha256 === e.sha256 && s.mtime === e.mtime && s.mode === e.mode) continue;
       const p = this.pathOf(e);
       if (!missing.has(p) && !existsSync(p)) missing.set(p, e);
     }

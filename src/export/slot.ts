@@ -14,6 +14,8 @@ export interface SlotChange {
   added: number;
   changed: number;
   removed: number;
+  /** Cache objects this tree stopped linking: candidates for the exporter's sweep. */
+  released: string[];
 }
 
 const depth = (p: string) => p.split('/').length;
@@ -38,7 +40,10 @@ export function applyTree(dir: string, current: TreeEntry[] | null, target: Tree
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const want = new Map(target.map((e) => [e.path, e]));
   const have = new Map((current ?? []).map((e) => [e.path, e]));
-  const change: SlotChange = { added: 0, changed: 0, removed: 0 };
+  const change: SlotChange = { added: 0, changed: 0, removed: 0, released: [] };
+  const release = (e: TreeEntry | undefined) => {
+    if (e?.type === 'f') change.released.push(cache.pathOf(e));
+  };
 
   const gone = [...have.values()].filter((e) => {
     const w = want.get(e.path);
@@ -46,6 +51,7 @@ export function applyTree(dir: string, current: TreeEntry[] | null, target: Tree
   });
   for (const e of gone.filter((x) => x.type !== 'd')) {
     rmSync(join(dir, e.path), { force: true });
+    release(e);
     change.removed++;
   }
   for (const e of gone.filter((x) => x.type === 'd').sort((a, b) => depth(b.path) - depth(a.path))) {
@@ -54,10 +60,12 @@ export function applyTree(dir: string, current: TreeEntry[] | null, target: Tree
   }
 
   const dirs = target.filter((e) => e.type === 'd').sort((a, b) => depth(a.path) - depth(b.path));
+  const made = new Set<string>(['.']);
   for (const e of dirs) {
     const p = e.path === '.' ? dir : join(dir, e.path);
     const h = have.get(e.path);
     if (!h || h.type !== 'd') mkdirSync(p, { recursive: true, mode: 0o755 });
+    made.add(e.path);
     // readable by the rsync daemon whatever the archive said; clients take modes of files, not dirs
     if (!h || h.mode !== e.mode) chmodSync(p, (e.mode | 0o555) & 0o7777);
   }
@@ -66,8 +74,10 @@ export function applyTree(dir: string, current: TreeEntry[] | null, target: Tree
     const h = have.get(e.path);
     if (h && sameEntry(h, e)) continue;
     const p = join(dir, e.path);
-    if (h) rmSync(p, { recursive: isDir(p), force: true });
-    else ensureParent(dir, e.path);
+    if (h) {
+      rmSync(p, { recursive: isDir(p), force: true });
+      release(h);
+    } else ensureParent(dir, e.path, made);
     if (e.type === 'f') linkSync(cache.pathOf(e), p);
     else symlinkSync(e.target!, p);
     if (h && h.type === e.type) change.changed++;
@@ -76,9 +86,13 @@ export function applyTree(dir: string, current: TreeEntry[] | null, target: Tree
   return change;
 }
 
-function ensureParent(dir: string, path: string): void {
+/** Archives may lack directory members; a parent the tree listed is already there. */
+function ensureParent(dir: string, path: string, made: Set<string>): void {
   const slash = path.lastIndexOf('/');
-  if (slash > 0) mkdirSync(join(dir, path.slice(0, slash)), { recursive: true, mode: 0o755 });
+  const parent = slash > 0 ? path.slice(0, slash) : '.';
+  if (made.has(parent)) return;
+  mkdirSync(join(dir, parent), { recursive: true, mode: 0o755 });
+  made.add(parent);
 }
 
 function isDir(p: string): boolean {

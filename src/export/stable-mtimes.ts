@@ -13,6 +13,7 @@ export interface PreviousFile {
   sha256: string | null;
   size: number;
   mtime: number;
+  mode: number;
   target: string | null;
 }
 
@@ -30,6 +31,6 @@ export function stableMtimes(next: TreeEntry[], previous: Map<string, PreviousFi
 
 export function previousFrom(entries: TreeEntry[]): Map<string, PreviousFile> {
   const m = new Map<string, PreviousFile>();
-  for (const e of entries) if (e.type !== 'd') m.set(e.path, { sha256: e.sha256, size: e.size, mtime: e.mtime, target: e.target });
+  for (const e of entries) if (e.type !== 'd') m.set(e.path, { sha256: e.sha256, size: e.size, mtime: e.mtime, mode: e.mode, target: e.target });
   return m;
 }

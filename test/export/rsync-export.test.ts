@@ -171,3 +171,34 @@ describe('a flip during a transfer', () => {
     }
   });
 });
+
+describe('export-rsync --watch', () => {
+  it('re-exports within seconds of a publish, and stops cleanly on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const { GBP } = await import('../helpers/cli.js');
+    const store = openDir();
+    const dest = join(openDir(), 'export');
+    expect((await gbp(['--store', store, 'pull', BUILD1, '-m', 'web', '-b', '1', '--publish'])).code).toBe(0);
+    const watcher = spawn(process.execPath, [GBP, '--store', store, 'export-rsync', '--dest', dest, '--watch', '--interval', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    watcher.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => watcher.on('close', (code) => r(code)));
+    try {
+      const waitFor = async (re: RegExp) => {
+        for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+        expect(out).toMatch(re);
+      };
+      await waitFor(/repos\/web\/test_repo: created from web 1/);
+      expect((await gbp(['--store', store, 'pull', BUILD2, '-m', 'web', '-b', '2', '--publish'])).code).toBe(0);
+      const published = Date.now();
+      await waitFor(/repos\/web\/test_repo: updated from web 2/);
+      expect(Date.now() - published).toBeLessThan(5000);
+      const conf = readFileSync(join(dest, 'rsyncd.conf'), 'utf8');
+      const repos = /\[repos\]\n\s+path = (.*)\n/.exec(conf)![1];
+      expect(readFileSync(join(repos, 'web/test_repo/metadata/md5-cache/app-misc/motd-1.0'), 'utf8')).toContain('motd');
+    } finally {
+      watcher.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});
