@@ -2,6 +2,9 @@
  * Opens where a build archive comes from: a file path, `-` for standard input, or an HTTP(S) URL
  * (Jenkins serves artifacts at `<job>/<n>/artifact/<name>` behind Basic auth: GBP_HTTP_USER and
  * GBP_HTTP_TOKEN). Returns the raw bytes as an async iterable; nothing is buffered beyond a chunk.
+ * A request that fails transiently (network error, 5xx, 429) is retried with exponential back-off
+ * and jitter, GBP_HTTP_RETRIES times (default 4); 401/403/404 are answers, not retried. A download
+ * that breaks after its bytes began flowing fails the pull, which leaves no trace: run it again.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -41,11 +44,22 @@ async function httpSource(url: string): Promise<ArchiveSource> {
   const token = process.env.GBP_HTTP_TOKEN;
   if (user && token) headers.authorization = `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}`;
   const shown = redact(url);
-  let res: Response;
-  try {
-    res = await fetch(url, { headers, redirect: 'follow' });
-  } catch (err) {
-    throw new GbpError('input', shown, `cannot download the archive: ${(err as Error).message}`);
+  const retries = Number(process.env.GBP_HTTP_RETRIES ?? 4);
+  let res: Response | null = null;
+  for (let attempt = 0; ; attempt++) {
+    let problem: string;
+    try {
+      res = await fetch(url, { headers, redirect: 'follow' });
+      if (res.status < 500 && res.status !== 429) break;
+      problem = `HTTP ${res.status} ${res.statusText}`;
+      await res.body?.cancel();
+    } catch (err) {
+      problem = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+    }
+    if (attempt >= retries) throw new GbpError('input', shown, `cannot download the archive after ${attempt + 1} attempts: ${problem}`);
+    const delay = 500 * 2 ** attempt * (0.5 + Math.random());
+    process.stderr.write(`gbp: ${shown}: ${problem}; retrying in ${(delay / 1000).toFixed(1)} s\n`);
+    await new Promise((r) => setTimeout(r, delay));
   }
   if (res.status === 401 || res.status === 403) {
     throw new GbpError('input', shown, `HTTP ${res.status}: the server refused our credentials (set GBP_HTTP_USER and GBP_HTTP_TOKEN)`);

@@ -9,6 +9,7 @@
  * machine shares the snapshot of its neighbours, and loading every machine's 124k-entry tree on
  * every pull would cost more than the few duplicate files it saves.
  */
+import { GbpError } from '../errors.js';
 import type { BuildManifest, PackageRecord } from './build-manifest.js';
 import { parseBuildManifest } from './build-manifest.js';
 import { forEachTreeEntry, type TreeEntry } from './tree-manifest.js';
@@ -44,6 +45,12 @@ export class KnownContent {
 export async function loadBuild(store: Store, machine: string, id: string): Promise<BuildManifest | null> {
   const raw = await store.get(keys.buildJson(machine, id));
   return raw ? parseBuildManifest(raw, keys.buildJson(machine, id)) : null;
+}
+
+export async function requireBuild(store: Store, machine: string, id: string): Promise<BuildManifest> {
+  const build = await loadBuild(store, machine, id);
+  if (!build) throw new GbpError('not-found', `${machine} ${id}`, 'the build record is missing');
+  return build;
 }
 
 export async function loadKnownContent(store: Store, machine: string): Promise<KnownContent> {

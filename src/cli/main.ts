@@ -9,6 +9,9 @@ import { exitCodeFor, GbpError } from '../errors.js';
 import { pull, DEFAULT_MAX_TAR_BYTES } from '../commands/pull.js';
 import { publish } from '../commands/publish.js';
 import { exportCommand } from '../commands/export-rsync.js';
+import { keepBuild, noteBuild, tagBuild, untag } from '../commands/build-marks.js';
+import { diff, packageLog } from '../commands/history.js';
+import { readNoteText } from './note-input.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
@@ -139,8 +142,8 @@ program
     if (g.json) return printJson(rows);
     print(
       table(
-        ['BUILD', 'ADDED', 'PUBLISHED', 'TAGS', 'NOTE'],
-        rows.map((b) => [b.id, when(b.added), b.published ? 'yes' : '', b.tags.map((t) => `@${t}`).join(' '), b.note?.split('\n')[0] ?? '']),
+        ['BUILD', 'ADDED', 'PUBLISHED', 'KEPT', 'TAGS', 'NOTE'],
+        rows.map((b) => [b.id, when(b.added), b.published ? 'yes' : '', b.kept ? 'yes' : '', b.tags.map((t) => `@${t}`).join(' '), b.note?.split('\n')[0] ?? '']),
       ),
     );
   });
@@ -169,6 +172,103 @@ program
       ),
     );
     for (const w of build.warnings) print(`warning: ${w}`);
+  });
+
+program
+  .command('tag')
+  .description('tag a build (its own binpkgs index and rsync name <machine>@<tag>), or remove a tag')
+  .argument('<machine>')
+  .argument('<build>', 'build reference, or the tag itself with --remove')
+  .argument('[tag]')
+  .option('--remove', 'remove the tag: gbp tag <machine> <tag> --remove')
+  .action(async (machine: string, a: string, b: string | undefined, o: { remove?: boolean }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    if (o.remove) {
+      if (b) throw new GbpError('usage', 'tag', 'with --remove give only the machine and the tag');
+      const r = await untag(store, site, machine, a.replace(/^@/, ''));
+      return g.json ? printJson(r) : print(`${machine}: removed @${a.replace(/^@/, '')} (was ${r.id})`);
+    }
+    if (!b) throw new GbpError('usage', 'tag', 'give the machine, the build and the tag');
+    const r = await tagBuild(store, site, machine, a, b.replace(/^@/, ''));
+    if (g.json) return printJson(r);
+    print(r.changed ? `${machine}: @${b.replace(/^@/, '')} is now ${r.id}` : `${machine}: @${b.replace(/^@/, '')} is already ${r.id}`);
+  });
+
+program
+  .command('keep')
+  .description('keep a build forever (purge never removes it), or release it')
+  .argument('<machine>')
+  .argument('<build>')
+  .option('--release', 'no longer keep it')
+  .action(async (machine: string, ref: string, o: { release?: boolean }) => {
+    const g = globals();
+    const r = await keepBuild(openStore(g.store), machine, ref, !!o.release);
+    if (g.json) return printJson(r);
+    print(`${machine} ${r.id}: ${o.release ? 'released' : 'kept'}${r.changed ? '' : ' already'}`);
+  });
+
+program
+  .command('note')
+  .description('attach a note to a build: text, - for standard input, or $EDITOR; --delete removes it')
+  .argument('<machine>')
+  .argument('<build>')
+  .argument('[text]')
+  .option('--delete', 'remove the note')
+  .action(async (machine: string, ref: string, text: string | undefined, o: { delete?: boolean }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const note = o.delete ? null : await readNoteText(text);
+    const r = await noteBuild(store, machine, ref, note);
+    if (g.json) return printJson(r);
+    print(`${machine} ${r.id}: note ${o.delete ? 'deleted' : 'saved'}${r.changed ? '' : ' (unchanged)'}`);
+  });
+
+program
+  .command('diff')
+  .description('what changed between two builds: packages, world, configuration, repositories')
+  .argument('<machine>')
+  .argument('<from>', 'build reference (e.g. @-1)')
+  .argument('<to>', 'build reference (e.g. @)')
+  .action(async (machine: string, from: string, to: string) => {
+    const g = globals();
+    const d = await diff(openStore(g.store), machine, from, to);
+    if (g.json) return printJson(d);
+    const mark: Record<string, string> = { added: '+', removed: '-', upgraded: '↑', downgraded: '↓', rebuilt: '~' };
+    print(`${machine} ${d.from} → ${d.to}`);
+    print(`packages: ${d.packages.length ? '' : 'no change'}`);
+    for (const c of d.packages) {
+      const v = (i: { cpv: string; buildId: string } | null) => (i ? `${i.cpv}${i.buildId ? ` (build ${i.buildId})` : ''}` : '');
+      const what = c.change === 'added' ? v(c.to) : c.change === 'removed' ? v(c.from) : `${v(c.from)} → ${v(c.to)}`;
+      print(`  ${mark[c.change]} ${c.change.padEnd(10)} ${what}`);
+    }
+    if (d.world.added.length || d.world.removed.length) {
+      print(`world: ${[...d.world.added.map((a) => `+${a}`), ...d.world.removed.map((r) => `-${r}`)].join(' ')}`);
+    }
+    const cfg = d.config;
+    if (cfg.added.length + cfg.removed.length + cfg.changed.length) {
+      print(`etc-portage: ${[...cfg.added.map((p) => `+${p}`), ...cfg.removed.map((p) => `-${p}`), ...cfg.changed.map((p) => `~${p}`)].join(' ')}`);
+    }
+    for (const r of d.repos) print(`repos/${r.repo}: ${r.from ?? '-'} → ${r.to ?? '-'} (${r.filesChanged} files changed)`);
+  });
+
+program
+  .command('log')
+  .description('the builds in which a package changed (for bisecting a bad package)')
+  .argument('<machine>')
+  .argument('<package>', 'category/name or name')
+  .action(async (machine: string, pkg: string) => {
+    const g = globals();
+    const entries = await packageLog(openStore(g.store), machine, pkg);
+    if (g.json) return printJson(entries);
+    if (!entries.length) return print(`${pkg} did not change in any build of ${machine}`);
+    print(
+      table(
+        ['BUILD', 'ADDED', 'CHANGE', 'FROM', 'TO'],
+        entries.map((e) => [e.build, when(e.added), e.change, e.from ? `${e.from.cpv}-${e.from.buildId}` : '', e.to ? `${e.to.cpv}-${e.to.buildId}` : '']),
+      ),
+    );
   });
 
 program

@@ -1,10 +1,9 @@
 /** `gbp list` and `gbp show`: what the store holds, as data the CLI prints as tables or JSON. */
-import { GbpError } from '../errors.js';
-import { loadBuild } from '../build/known-content.js';
+import { requireBuild } from '../build/known-content.js';
 import type { BuildManifest } from '../build/build-manifest.js';
 import type { Store } from '../store/store.js';
 import { resolveBuildRef } from '../lifecycle/build-ref.js';
-import { listMachines, readState, type MachineState } from '../lifecycle/machine-state.js';
+import { listMachines, readState, requireState } from '../lifecycle/machine-state.js';
 
 export interface MachineSummary {
   machine: string;
@@ -36,7 +35,7 @@ export async function listAll(store: Store): Promise<MachineSummary[]> {
 }
 
 export async function listBuilds(store: Store, machine: string): Promise<BuildSummary[]> {
-  const s = await mustState(store, machine);
+  const s = await requireState(store, machine);
   return [...s.builds].reverse().map((b) => ({
     id: b.id,
     added: b.added,
@@ -48,16 +47,9 @@ export async function listBuilds(store: Store, machine: string): Promise<BuildSu
 }
 
 export async function showBuild(store: Store, machine: string, ref: string): Promise<{ build: BuildManifest; summary: BuildSummary }> {
-  const s = await mustState(store, machine);
+  const s = await requireState(store, machine);
   const id = resolveBuildRef(s, ref);
-  const build = await loadBuild(store, machine, id);
-  if (!build) throw new GbpError('not-found', `${machine} ${id}`, 'the build record is missing');
+  const build = await requireBuild(store, machine, id);
   const summary = (await listBuilds(store, machine)).find((b) => b.id === id)!;
   return { build, summary };
-}
-
-async function mustState(store: Store, machine: string): Promise<MachineState> {
-  const s = await readState(store, machine);
-  if (!s) throw new GbpError('not-found', machine, `no machine '${machine}' in ${store.location}`);
-  return s;
 }

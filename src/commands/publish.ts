@@ -1,10 +1,9 @@
 /** `gbp publish <machine> <ref>`: what clients of the machine see becomes that build (a rollback too). */
-import { GbpError } from '../errors.js';
-import { loadBuild } from '../build/known-content.js';
+import { requireBuild } from '../build/known-content.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { resolveBuildRef } from '../lifecycle/build-ref.js';
-import { readState, updateState } from '../lifecycle/machine-state.js';
+import { requireState, updateState } from '../lifecycle/machine-state.js';
 import { refreshMachineViews } from '../lifecycle/views.js';
 import { assertName } from './pull.js';
 
@@ -17,10 +16,9 @@ export interface PublishResult {
 
 export async function publish(store: Store, site: SiteSettings, machine: string, ref: string): Promise<PublishResult> {
   assertName('machine name', machine);
-  const state = await readState(store, machine);
-  if (!state) throw new GbpError('not-found', machine, `no machine '${machine}' in ${store.location}`);
+  const state = await requireState(store, machine);
   const id = resolveBuildRef(state, ref);
-  if (!(await loadBuild(store, machine, id))) throw new GbpError('not-found', `${machine} ${id}`, 'the build record is missing');
+  await requireBuild(store, machine, id);
   let previous: string | null = null;
   await updateState(store, machine, (s) => {
     previous = s.published;

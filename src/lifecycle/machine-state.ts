@@ -32,6 +32,13 @@ export async function readState(store: Store, machine: string): Promise<MachineS
   return raw ? (JSON.parse(raw.toString('utf8')) as MachineState) : null;
 }
 
+/** The machine's state, or a not-found error naming the store. */
+export async function requireState(store: Store, machine: string): Promise<MachineState> {
+  const s = await readState(store, machine);
+  if (!s) throw new GbpError('not-found', machine, `no machine '${machine}' in ${store.location}`);
+  return s;
+}
+
 /**
  * Applies `change` to the machine's state by compare-and-swap. `change` gets a fresh copy each
  * attempt and returns false when there is nothing to write. Returns the state as written.

@@ -10,8 +10,7 @@
  * new index for nothing.
  */
 import { renderIndex, timestampOf } from '../binpkg/index-render.js';
-import { loadBuild } from '../build/known-content.js';
-import { GbpError } from '../errors.js';
+import { requireBuild } from '../build/known-content.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
@@ -20,8 +19,7 @@ import { readState, type MachineState } from './machine-state.js';
 const CLIENT_SLACK_SECONDS = 5;
 
 export async function writeIndexView(store: Store, site: SiteSettings, dir: string, machine: string, id: string): Promise<boolean> {
-  const build = await loadBuild(store, machine, id);
-  if (!build) throw new GbpError('not-found', keys.buildJson(machine, id), 'build record is missing');
+  const build = await requireBuild(store, machine, id);
   const previous = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
   const previousTs = timestampOf(previous);
   if (previous && renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text === previous) {
@@ -49,7 +47,17 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
     for (const [tag, id] of Object.entries(state.tags)) {
       await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
     }
+    await removeStaleTagViews(store, machine, state);
     const after = await readState(store, machine);
     if (after && viewKey(after) === viewKey(state)) return;
+  }
+}
+
+/** A removed tag's index goes, so clients of `<m>@<tag>` get a 404, not a frozen build. */
+async function removeStaleTagViews(store: Store, machine: string, state: MachineState): Promise<void> {
+  const prefix = `machines/${machine}/tags/`;
+  for await (const key of store.list(prefix)) {
+    const tag = key.slice(prefix.length).split('/')[0];
+    if (!(tag in state.tags)) await store.delete(key);
   }
 }

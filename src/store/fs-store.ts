@@ -148,8 +148,17 @@ export class FsStore implements Store {
     }
   }
 
+  /** Also removes the directories the deletion leaves empty, so a key prefix can disappear whole. */
   async delete(key: string): Promise<void> {
-    await fs.rm(this.path(key), { force: true });
+    const p = this.path(key);
+    await fs.rm(p, { force: true });
+    for (let dir = dirname(p); dir.length > this.root.length; dir = dirname(dir)) {
+      try {
+        await fs.rmdir(dir);
+      } catch {
+        break; // not empty (or already gone): its parents are not empty either
+      }
+    }
   }
 
   /** `.tmp/` is the store's private scratch area: never served, never listed. */

@@ -14,6 +14,7 @@ import { fixture } from '../helpers/fixtures.js';
 const AUTH = `Basic ${Buffer.from('ci-bot:s3cret-token').toString('base64')}`;
 let server: Server;
 let base = '';
+let flaky = 0; // requests to /flaky/ that still fail with 503 before one succeeds
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -21,7 +22,11 @@ beforeAll(async () => {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="Jenkins"' }).end('Unauthorized');
       return;
     }
-    if (req.url === '/job/web/42/artifact/build.tar.gz') {
+    if (req.url === '/flaky/build.tar.gz' && flaky-- > 0) {
+      res.writeHead(503).end('Jenkins is restarting');
+      return;
+    }
+    if (req.url === '/job/web/42/artifact/build.tar.gz' || req.url === '/flaky/build.tar.gz') {
       res.writeHead(200, { 'content-type': 'application/x-gzip' });
       createReadStream(fixture('build-archive/build.tar.gz')).pipe(res);
       return;
@@ -51,6 +56,23 @@ describe('pull from a Jenkins artifact URL', () => {
     expect(r.stderr).toMatch(/HTTP 401: the server refused our credentials \(set GBP_HTTP_USER and GBP_HTTP_TOKEN\)/);
     expect(r.stderr).not.toContain('wrong');
     expect(snapshot(store)).toEqual({});
+  });
+
+  it('retries transient failures with back-off', async () => {
+    flaky = 2;
+    const store = tempDir();
+    const r = await gbp(['--store', store, '--json', 'pull', `${base}/flaky/build.tar.gz`, '-m', 'web', '-b', '7'], { env: creds });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.match(/HTTP 503 Service Unavailable; retrying in/g)).toHaveLength(2);
+  });
+
+  it('gives up after the configured retries (exit 7), and never retries a 404', async () => {
+    flaky = 10;
+    const r = await gbp(['--store', tempDir(), 'pull', `${base}/flaky/build.tar.gz`, '-m', 'web', '-b', '8'], { env: { ...creds, GBP_HTTP_RETRIES: '1' } });
+    expect(r.code).toBe(7);
+    expect(r.stderr).toMatch(/cannot download the archive after 2 attempts: HTTP 503/);
+    const missing = await gbp(['--store', tempDir(), 'pull', `${base}/job/web/43/artifact/build.tar.gz`, '-m', 'web', '-b', '43'], { env: creds });
+    expect(missing.stderr).not.toMatch(/retrying/);
   });
 
   it('explains a missing artifact (exit 7)', async () => {

@@ -1,0 +1,26 @@
+/** Reading a build's trees back: the manifest of a tree, and one file's bytes from its pack. */
+import { createHash } from 'node:crypto';
+import { GbpError } from '../errors.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import type { BuildManifest } from './build-manifest.js';
+import { decodeTree, type TreeEntry } from './tree-manifest.js';
+
+export async function loadTreeEntries(store: Store, build: BuildManifest, tree: string): Promise<TreeEntry[] | null> {
+  const ref = build.trees[tree];
+  if (!ref) return null;
+  const data = await store.get(keys.tree(ref.manifest));
+  if (!data) throw new GbpError('store', keys.tree(ref.manifest), `tree manifest of ${build.machine} ${build.id} is missing`);
+  return decodeTree(data);
+}
+
+/** The bytes of one file, verified against its SHA-256; null when the tree has no such file. */
+export async function readTreeFile(store: Store, entries: TreeEntry[] | null, path: string): Promise<Buffer | null> {
+  const e = entries?.find((x) => x.path === path && x.type === 'f');
+  if (!e || !e.pack || !e.sha256) return null;
+  const data = await store.getRange(keys.pack(e.pack), e.offset, e.size);
+  if (createHash('sha256').update(data).digest('hex') !== e.sha256) {
+    throw new GbpError('store', keys.pack(e.pack), `content of ${path} does not match its SHA-256 (corrupt pack)`);
+  }
+  return data;
+}

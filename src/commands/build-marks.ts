@@ -1,0 +1,75 @@
+/**
+ * `gbp tag`, `gbp keep`, `gbp note`: marks on a build, each one compare-and-swap on the machine's
+ * state. Tags get their own binpkgs index (machines/<m>/tags/<t>/binpkgs/) and rsync names
+ * (<m>@<t>); a kept build is never purged; a note is free text shown as text everywhere.
+ */
+import { GbpError } from '../errors.js';
+import type { SiteSettings } from '../store/site.js';
+import { saveSite } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { resolveBuildRef } from '../lifecycle/build-ref.js';
+import { requireState, updateState, type MachineState } from '../lifecycle/machine-state.js';
+import { refreshMachineViews } from '../lifecycle/views.js';
+import { assertName } from './pull.js';
+
+function mustState(store: Store, machine: string): Promise<MachineState> {
+  assertName('machine name', machine);
+  return requireState(store, machine);
+}
+
+export interface MarkResult {
+  machine: string;
+  id: string | null;
+  changed: boolean;
+}
+
+export async function tagBuild(store: Store, site: SiteSettings, machine: string, ref: string, tag: string): Promise<MarkResult> {
+  assertName('tag', tag);
+  const id = resolveBuildRef(await mustState(store, machine), ref);
+  let changed = false;
+  await updateState(store, machine, (s) => {
+    changed = s.tags[tag] !== id;
+    s.tags[tag] = id;
+    return changed;
+  });
+  await saveSite(store, site);
+  await refreshMachineViews(store, site, machine);
+  return { machine, id, changed };
+}
+
+export async function untag(store: Store, site: SiteSettings, machine: string, tag: string): Promise<MarkResult> {
+  const state = await mustState(store, machine);
+  if (!(tag in state.tags)) throw new GbpError('not-found', `${machine} @${tag}`, `${machine} has no tag '${tag}'`);
+  let id: string | null = null;
+  await updateState(store, machine, (s) => {
+    id = s.tags[tag] ?? null;
+    delete s.tags[tag];
+    return id !== null;
+  });
+  await refreshMachineViews(store, site, machine);
+  return { machine, id, changed: true };
+}
+
+export async function keepBuild(store: Store, machine: string, ref: string, release: boolean): Promise<MarkResult> {
+  const id = resolveBuildRef(await mustState(store, machine), ref);
+  let changed = false;
+  await updateState(store, machine, (s) => {
+    const has = s.kept.includes(id);
+    changed = release ? has : !has;
+    if (changed) s.kept = release ? s.kept.filter((k) => k !== id) : [...s.kept, id];
+    return changed;
+  });
+  return { machine, id, changed };
+}
+
+export async function noteBuild(store: Store, machine: string, ref: string, text: string | null): Promise<MarkResult> {
+  const id = resolveBuildRef(await mustState(store, machine), ref);
+  let changed = false;
+  await updateState(store, machine, (s) => {
+    changed = text === null ? id in s.notes : s.notes[id] !== text;
+    if (text === null) delete s.notes[id];
+    else s.notes[id] = text;
+    return changed;
+  });
+  return { machine, id, changed };
+}
