@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'not-found' // a machine, build or tag that does not exist
   | 'store' // the store cannot be read or written
   | 'input' // the archive source cannot be opened or read (file, stdin, URL)
+  | 'corrupt' // fsck found damage it could not repair
   | 'internal';
 
 export class GbpError extends Error {
@@ -19,6 +20,8 @@ export class GbpError extends Error {
     readonly code: ErrorCode,
     readonly subject: string,
     readonly reason: string,
+    /** The command already printed its result: only the exit code is left to give. */
+    readonly reported = false,
   ) {
     super(subject ? `${subject}: ${reason}` : reason);
     this.name = 'GbpError';
@@ -28,7 +31,7 @@ export class GbpError extends Error {
 export const archiveError = (member: string, reason: string) =>
   new GbpError('archive-invalid', member, reason);
 
-/** Exit codes: 0 ok, 1 internal, 2 usage, 3 invalid archive, 4 conflict, 5 not found, 6 store, 7 input. */
+/** Exit codes: 0 ok, 1 internal, 2 usage, 3 invalid archive, 4 conflict, 5 not found, 6 store, 7 input, 8 corrupt store. */
 export const EXIT_CODES: Record<ErrorCode, number> = {
   internal: 1,
   usage: 2,
@@ -38,6 +41,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   'not-found': 5,
   store: 6,
   input: 7,
+  corrupt: 8,
 };
 
 export function exitCodeFor(err: unknown): number {

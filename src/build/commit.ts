@@ -52,13 +52,24 @@ export async function commitBuild(
     await store.putIfAbsent(keys.blobMeta(record.sha256), `${JSON.stringify(meta)}\n`, { ...deferred, contentType: 'application/json' });
   });
   const trees: Record<string, TreeRef> = {};
+  const reused = new Set<string>();
+  const written = new Set(ingest.packs.map((p) => p.id));
   for (const [name, entries] of [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const { data, sha256 } = encodeTree(entries);
-    await store.putIfAbsent(keys.tree(sha256), data, { ...deferred, contentType: 'application/gzip' });
+    if (!(await store.putIfAbsent(keys.tree(sha256), data, { ...deferred, contentType: 'application/gzip' }))) reused.add(keys.tree(sha256));
     const files = entries.filter((e) => e.type === 'f');
     trees[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };
+    for (const e of files) if (e.pack && !written.has(e.pack)) reused.add(keys.pack(e.pack));
   }
   await store.barrier();
+  // Objects this build shares with older ones: fresh mtimes keep a concurrent gc off them (invariant 6).
+  const fresh = new Set(ingest.newBlobs.map((b) => b.record.sha256));
+  for (const p of ingest.packages) if (!fresh.has(p.sha256)) reused.add(keys.blobMeta(p.sha256));
+  await forEachLimit([...reused], PARALLEL_PUTS, async (key) => {
+    if (!(await store.touch(key))) {
+      throw new GbpError('conflict', key, 'a concurrent gc removed this object while this pull was reusing it; nothing was recorded, run the pull again');
+    }
+  });
 
   const manifest: BuildManifest = {
     format: BUILD_FORMAT,

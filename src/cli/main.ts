@@ -12,6 +12,9 @@ import { exportCommand } from '../commands/export-rsync.js';
 import { keepBuild, noteBuild, tagBuild, untag } from '../commands/build-marks.js';
 import { diff, packageLog } from '../commands/history.js';
 import { readNoteText } from './note-input.js';
+import { applyPurge, planPurge } from '../lifecycle/purge.js';
+import { applyGc, planGc } from '../lifecycle/gc.js';
+import { fsck } from '../lifecycle/fsck.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
@@ -42,7 +45,7 @@ program
     'after',
     `
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid archive, 4 conflict,
-5 not found, 6 store error, 7 input (archive source) error.
+5 not found, 6 store error, 7 input (archive source) error, 8 fsck found damage.
 
 Example:
   gbp --store /srv/binhost --base-url https://binhost.example.org \\
@@ -272,6 +275,70 @@ program
   });
 
 program
+  .command('purge')
+  .description('remove builds the retention policy no longer keeps (never published, tagged or kept ones)')
+  .argument('[machines...]', 'default: every machine, also those that stopped building')
+  .option('--dry-run', 'print what would go, change nothing')
+  .addOption(new Option('--keep-last <n>', 'keep the n newest builds instead of the default schedule').argParser(Number))
+  .addOption(new Option('--max-age <duration>', 'keep builds younger than this instead of the default schedule').argParser(parseDuration))
+  .addHelpText(
+    'after',
+    `
+Default schedule: every build of the last day, then the newest of each day for a week,
+of each week for a month, of each month for a year, and of each year. Published,
+tagged and kept builds, and each machine's newest build, are never removed.
+Packages and files stay until 'gbp gc' finds nothing uses them.`,
+  )
+  .action(async (machines: string[], o: { dryRun?: boolean; keepLast?: number; maxAge?: number }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const plans = await planPurge(store, machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, Math.floor(Date.now() / 1000));
+    if (!o.dryRun) await applyPurge(store, plans);
+    if (g.json) return printJson({ dryRun: !!o.dryRun, machines: plans });
+    const n = plans.reduce((a, p) => a + p.builds.length, 0);
+    for (const p of plans) for (const b of p.builds) print(`${o.dryRun ? 'would remove' : 'removed'} ${p.machine} ${b.id} (${when(b.added)}, packages ${bytes(b.packagesBytes)})`);
+    print(n ? `${n} build${n === 1 ? '' : 's'} ${o.dryRun ? 'would be ' : ''}removed; run gbp gc to free their storage` : 'nothing to purge');
+  });
+
+program
+  .command('gc')
+  .description('delete packages, trees and packs no build uses, once older than the grace period')
+  .option('--dry-run', 'print what would go and the bytes freed, change nothing')
+  .addOption(new Option('--grace <duration>', 'only delete what nothing used for this long').default(86400).argParser(parseDuration))
+  .option('--force', `delete even when that is more than half of the store`)
+  .action(async (o: { dryRun?: boolean; grace: number; force?: boolean }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const now = () => Math.floor(Date.now() / 1000);
+    const plan = await planGc(store, o.grace, now());
+    const freed = plan.garbage.reduce((n, x) => n + x.bytes, 0);
+    const deleted = o.dryRun ? 0 : await applyGc(store, plan, o.grace, now, !!o.force);
+    if (g.json) return printJson({ dryRun: !!o.dryRun, garbage: plan.garbage, tooYoung: plan.tooYoung, total: plan.total, deleted, bytes: freed });
+    for (const x of plan.garbage) print(`${o.dryRun ? 'would delete' : 'deleted'} ${x.what} (${bytes(x.bytes)})`);
+    print(`${plan.garbage.length} unused objects, ${bytes(freed)}${o.dryRun ? ' would be freed' : ' freed'}; ${plan.tooYoung} unused but younger than the grace period`);
+  });
+
+program
+  .command('fsck')
+  .description("verify every object, reference and index; --repair regenerates what is derived")
+  .option('--repair', 'regenerate indexes that differ from build.json and state.json')
+  .option('--quick', 'skip reading content (sizes and references only)')
+  .action(async (o: { repair?: boolean; quick?: boolean }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick });
+    if (g.json) printJson(r);
+    else {
+      for (const p of r.problems) print(`${p.repaired ? 'repaired' : 'PROBLEM '} ${p.key}: ${p.problem}`);
+      const c = r.checked;
+      print(`checked ${c.blobs} packages, ${c.trees} trees, ${c.files} tree files, ${c.builds} builds, ${c.views} published indexes: ${r.problems.filter((p) => !p.repaired).length} problems`);
+    }
+    const left = r.problems.filter((p) => !p.repaired).length;
+    if (left) throw new GbpError('corrupt', 'fsck', `${left} problems`, true);
+  });
+
+program
   .command('export-rsync')
   .description('materialise the published trees for an rsync daemon (emerge --sync), atomically switched')
   .requiredOption('--dest <dir>', 'export directory; gets repos/, etc-portage/, var-lib-portage/ and rsyncd.conf')
@@ -335,6 +402,7 @@ async function run(): Promise<number> {
     }
     const code = exitCodeFor(err);
     const json = process.argv.includes('--json');
+    if (err instanceof GbpError && err.reported) return code;
     if (err instanceof GbpError) {
       if (json) printJson({ error: { code: err.code, subject: err.subject, reason: err.reason, exitCode: code } });
       process.stderr.write(`gbp: error: ${err.message}\n`);

@@ -80,6 +80,25 @@ export class FsStore implements Store {
     }
   }
 
+  async stat(key: string): Promise<{ size: number; mtime: number } | null> {
+    try {
+      const st = await fs.stat(this.path(key));
+      return { size: st.size, mtime: Math.floor(st.mtimeMs / 1000) };
+    } catch (err) {
+      return missing(err, key);
+    }
+  }
+
+  async touch(key: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await fs.utimes(this.path(key), now, now);
+      return true;
+    } catch (err) {
+      return (await missing(err, key)) ?? false;
+    }
+  }
+
   async put(key: string, data: Buffer | string, options: PutOptions = {}): Promise<void> {
     const tmp = await this.writeTemp(data, options);
     await this.placeFile(tmp, key, 'replace', options);

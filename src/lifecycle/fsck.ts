@@ -1,0 +1,150 @@
+/**
+ * Checks a store: every blob against its meta.json (size, and with content checks its SHA-256,
+ * MD5 and SHA1), every tree manifest against its name, every file a live tree points at against
+ * its SHA-256 in its pack, every build's references, and every derived view (a build's Packages,
+ * a machine's published and tag indexes) against what build.json and state.json say it must be.
+ * `repair` regenerates derived views (invariant 3); immutable objects that are wrong can only be
+ * reported (pull the build again to restore them).
+ */
+import { createHash } from 'node:crypto';
+import { renderIndex } from '../binpkg/index-render.js';
+import { timestampOf } from '../binpkg/index-render.js';
+import type { PackageRecord } from '../build/build-manifest.js';
+import { writeBuildIndex } from '../build/commit.js';
+import { loadBuild } from '../build/known-content.js';
+import { decodeTree } from '../build/tree-manifest.js';
+import { keys } from '../store/keys.js';
+import type { SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { listMachines, readState } from './machine-state.js';
+import { refreshMachineViews } from './views.js';
+
+export interface Problem {
+  key: string;
+  problem: string;
+  repaired: boolean;
+}
+
+export interface FsckReport {
+  checked: { blobs: number; trees: number; files: number; builds: number; views: number };
+  problems: Problem[];
+}
+
+export async function fsck(store: Store, site: SiteSettings, opts: { repair: boolean; content: boolean }): Promise<FsckReport> {
+  const report: FsckReport = { checked: { blobs: 0, trees: 0, files: 0, builds: 0, views: 0 }, problems: [] };
+  const problem = (key: string, text: string, repaired = false) => report.problems.push({ key, problem: text, repaired });
+
+  // blobs
+  const blobDirs = new Map<string, string[]>();
+  for await (const key of store.list('blobs/')) {
+    const sha = key.split('/')[2];
+    blobDirs.set(sha, [...(blobDirs.get(sha) ?? []), key]);
+  }
+  for (const [sha, files] of blobDirs) {
+    report.checked.blobs++;
+    const metaKey = keys.blobMeta(sha);
+    const raw = await store.get(metaKey);
+    let meta: PackageRecord | null = null;
+    try {
+      meta = raw ? (JSON.parse(raw.toString('utf8')) as PackageRecord) : null;
+    } catch {
+      meta = null;
+    }
+    if (!meta || meta.sha256 !== sha) {
+      problem(metaKey, raw ? 'meta.json is unreadable or names another blob' : 'blob without meta.json (an interrupted pull; gc removes it)');
+      continue;
+    }
+    const blobKey = `blobs/${meta.stanza.PATH}`;
+    if (!files.includes(blobKey)) {
+      problem(blobKey, 'the package file is missing');
+      continue;
+    }
+    const st = await store.stat(blobKey);
+    if (st?.size !== meta.size) {
+      problem(blobKey, `size ${st?.size} differs from the recorded ${meta.size}`);
+      continue;
+    }
+    if (opts.content) {
+      const stream = await store.getStream(blobKey);
+      const [s256, md5, sha1] = ['sha256', 'md5', 'sha1'].map((a) => createHash(a));
+      for await (const chunk of stream!) for (const h of [s256, md5, sha1]) h.update(chunk as Buffer);
+      const got = [s256, md5, sha1].map((h) => h.digest('hex'));
+      if (got[0] !== sha || got[1] !== meta.md5 || got[2] !== meta.sha1) problem(blobKey, 'content does not match its SHA-256/MD5/SHA1 (corrupt)');
+    }
+  }
+
+  // trees, and the files they point at
+  const liveTrees = new Set<string>();
+  for (const machine of await listMachines(store)) {
+    for (const b of (await readState(store, machine))?.builds ?? []) {
+      const build = await loadBuild(store, machine, b.id);
+      if (build) for (const ref of Object.values(build.trees)) liveTrees.add(ref.manifest);
+    }
+  }
+  for await (const key of store.list('trees/')) {
+    report.checked.trees++;
+    const sha = key.split('/')[2].replace(/\.json\.gz$/, '');
+    const data = (await store.get(key))!;
+    if (createHash('sha256').update(data).digest('hex') !== sha) {
+      problem(key, 'content does not match its name (corrupt)');
+      continue;
+    }
+    if (!opts.content || !liveTrees.has(sha)) continue;
+    const byPack = new Map<string, { path: string; offset: number; size: number; sha256: string }[]>();
+    for (const e of decodeTree(data)) {
+      if (e.type !== 'f' || !e.pack || !e.sha256) continue;
+      byPack.set(e.pack, [...(byPack.get(e.pack) ?? []), { path: e.path, offset: e.offset, size: e.size, sha256: e.sha256 }]);
+    }
+    for (const [pack, entries] of byPack) {
+      const bytes = await store.get(keys.pack(pack));
+      if (!bytes) {
+        problem(keys.pack(pack), `missing, but tree ${sha.slice(0, 12)}… points into it`);
+        continue;
+      }
+      for (const e of entries) {
+        report.checked.files++;
+        const got = createHash('sha256').update(bytes.subarray(e.offset, e.offset + e.size)).digest('hex');
+        if (got !== e.sha256) problem(`${keys.pack(pack)}@${e.offset}`, `${e.path} does not match its SHA-256 (corrupt)`);
+      }
+    }
+  }
+
+  // builds and views
+  for (const machine of await listMachines(store)) {
+    const state = await readState(store, machine);
+    if (!state) continue;
+    for (const b of state.builds) {
+      report.checked.builds++;
+      const build = await loadBuild(store, machine, b.id);
+      if (!build) {
+        problem(keys.buildJson(machine, b.id), 'listed in state.json but missing');
+        continue;
+      }
+      for (const p of build.binpkgs.packages) if (!blobDirs.has(p.sha256)) problem(keys.blobMeta(p.sha256), `missing, but build ${machine} ${b.id} lists ${p.stanza.CPV}`);
+      for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) problem(keys.tree(ref.manifest), `missing, but build ${machine} ${b.id} uses it`);
+      const dir = keys.buildBinpkgs(machine, b.id);
+      const want = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created).text;
+      if ((await store.get(`${dir}Packages`))?.toString('utf8') !== want || !(await store.exists(`${dir}Packages.gz`))) {
+        if (opts.repair) await writeBuildIndex(store, site, build);
+        problem(`${dir}Packages`, "differs from build.json (or is missing)", opts.repair);
+      }
+    }
+    const views: [string, string][] = [];
+    if (state.published) views.push([keys.machineBinpkgs(machine), state.published]);
+    for (const [tag, id] of Object.entries(state.tags)) views.push([keys.tagBinpkgs(machine, tag), id]);
+    let stale = false;
+    for (const [dir, id] of views) {
+      report.checked.views++;
+      const build = await loadBuild(store, machine, id);
+      const have = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
+      if (!build) continue;
+      const want = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestampOf(have)).text;
+      if (have !== want || !(await store.exists(`${dir}Packages.gz`))) {
+        stale = true;
+        problem(`${dir}Packages`, `does not serve build ${id} as state.json says`, opts.repair);
+      }
+    }
+    if (stale && opts.repair) await refreshMachineViews(store, site, machine);
+  }
+  return report;
+}

@@ -1,0 +1,94 @@
+/**
+ * Garbage collection by mark and sweep (invariant 6). Mark: every build of every machine's state,
+ * its packages' blobs, its tree manifests and the packs they point into. Sweep: blobs, trees,
+ * packs and build directories nobody marks, but only those untouched for the grace period, so an
+ * in-flight publish (which touches what it reuses) or a client holding yesterday's index never
+ * meets a 404. Each object's age is checked again just before it goes. A pack stays whole while
+ * any of its files is used.
+ */
+import { GbpError } from '../errors.js';
+import { loadBuild } from '../build/known-content.js';
+import { forEachTreeEntry } from '../build/tree-manifest.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import { listMachines, readState } from './machine-state.js';
+
+export interface GcPlan {
+  /** Object groups to delete: a blob directory, a tree, a pack, a build directory. */
+  garbage: { keys: string[]; bytes: number; what: string }[];
+  /** Unreferenced but younger than the grace period. */
+  tooYoung: number;
+  /** How many object groups the store holds in all (for the guard). */
+  total: number;
+}
+
+export async function planGc(store: Store, graceSeconds: number, now: number): Promise<GcPlan> {
+  // sweep candidates are listed before the mark: anything a publish adds later is simply not a candidate
+  const groups = new Map<string, { keys: string[]; what: string }>();
+  const add = (group: string, key: string, what: string) => {
+    const g = groups.get(group) ?? { keys: [], what };
+    g.keys.push(key);
+    groups.set(group, g);
+  };
+  for await (const key of store.list('blobs/')) add(`blob:${key.split('/')[2]}`, key, `blob ${key.split('/')[2]}`);
+  for await (const key of store.list('trees/')) add(`tree:${key}`, key, `tree ${key.split('/')[2]}`);
+  for await (const key of store.list('packs/')) add(`pack:${key}`, key, `pack ${key.split('/')[2]}`);
+  for await (const key of store.list('builds/')) {
+    const [, machine, id] = key.split('/');
+    add(`build:${machine}/${id}`, key, `build ${machine} ${id}`);
+  }
+
+  const live = new Set<string>();
+  for (const machine of await listMachines(store)) {
+    const state = await readState(store, machine);
+    for (const b of state?.builds ?? []) {
+      live.add(`build:${machine}/${b.id}`);
+      const build = await loadBuild(store, machine, b.id);
+      if (!build) continue;
+      for (const p of build.binpkgs.packages) live.add(`blob:${p.sha256}`);
+      for (const ref of Object.values(build.trees)) {
+        const treeKey = keys.tree(ref.manifest);
+        if (live.has(`tree:${treeKey}`)) continue;
+        live.add(`tree:${treeKey}`);
+        const data = await store.get(treeKey);
+        if (data) forEachTreeEntry(data, (e) => e.pack && live.add(`pack:${keys.pack(e.pack)}`));
+      }
+    }
+  }
+
+  const plan: GcPlan = { garbage: [], tooYoung: 0, total: groups.size };
+  for (const [group, g] of groups) {
+    if (live.has(group)) continue;
+    const stats = await Promise.all(g.keys.map((k) => store.stat(k)));
+    const newest = Math.max(...stats.map((s) => s?.mtime ?? 0));
+    if (now - newest < graceSeconds) {
+      plan.tooYoung++;
+      continue;
+    }
+    plan.garbage.push({ keys: g.keys, what: g.what, bytes: stats.reduce((n, s) => n + (s?.size ?? 0), 0) });
+  }
+  return plan;
+}
+
+/** Refuses to delete more than this share of the store unless forced: a broken state file must not empty it. */
+export const GC_GUARD = 0.5;
+
+export async function applyGc(store: Store, plan: GcPlan, graceSeconds: number, now: () => number, force: boolean): Promise<number> {
+  if (!force && plan.total >= 10 && plan.garbage.length > plan.total * GC_GUARD) {
+    throw new GbpError(
+      'conflict',
+      'gc',
+      `would delete ${plan.garbage.length} of ${plan.total} objects (more than ${GC_GUARD * 100} %); check the machines' state, then run with --force`,
+    );
+  }
+  let deleted = 0;
+  for (const g of plan.garbage) {
+    const stats = await Promise.all(g.keys.map((k) => store.stat(k)));
+    if (stats.some((s) => s && now() - s.mtime < graceSeconds)) continue; // used again meanwhile
+    // the marker first: a blob without meta.json is not trusted by pulls
+    const ordered = [...g.keys].sort((a, b) => Number(b.endsWith('/meta.json')) - Number(a.endsWith('/meta.json')));
+    for (const key of ordered) await store.delete(key);
+    deleted++;
+  }
+  return deleted;
+}

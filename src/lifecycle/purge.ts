@@ -1,0 +1,50 @@
+/**
+ * Removes builds the retention policy no longer wants: first from the machine's state (one
+ * compare-and-swap, so nothing lists them any more), then their build directories. The objects
+ * they used stay until `gc` finds them unreferenced and older than its grace period.
+ */
+import { requireBuild } from '../build/known-content.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import { listMachines, requireState, updateState } from './machine-state.js';
+import { buildsToPurge, type RetentionPolicy } from './retention.js';
+
+export interface PurgePlan {
+  machine: string;
+  builds: { id: string; added: number; packagesBytes: number }[];
+}
+
+export async function planPurge(store: Store, machines: string[] | null, policy: RetentionPolicy, now: number): Promise<PurgePlan[]> {
+  const plans: PurgePlan[] = [];
+  for (const machine of machines ?? (await listMachines(store))) {
+    const state = await requireState(store, machine);
+    const ids = buildsToPurge(state, policy, now);
+    const builds = [];
+    for (const id of ids) {
+      const build = await requireBuild(store, machine, id).catch(() => null);
+      builds.push({ id, added: state.builds.find((b) => b.id === id)!.added, packagesBytes: build?.binpkgs.packages.reduce((n, p) => n + p.size, 0) ?? 0 });
+    }
+    plans.push({ machine, builds });
+  }
+  return plans;
+}
+
+export async function applyPurge(store: Store, plans: PurgePlan[]): Promise<void> {
+  for (const plan of plans) {
+    if (!plan.builds.length) continue;
+    const gone = new Set(plan.builds.map((b) => b.id));
+    await updateState(store, plan.machine, (s) => {
+      // a build published or tagged since the plan was made stays
+      const still = [...gone].filter((id) => id !== s.published && !Object.values(s.tags).includes(id) && !s.kept.includes(id));
+      if (!still.some((id) => s.builds.some((b) => b.id === id))) return false;
+      s.builds = s.builds.filter((b) => !still.includes(b.id));
+      for (const id of still) delete s.notes[id];
+      return true;
+    });
+    const state = await requireState(store, plan.machine);
+    for (const id of gone) {
+      if (state.builds.some((b) => b.id === id)) continue;
+      for await (const key of store.list(keys.buildDir(plan.machine, id))) await store.delete(key);
+    }
+  }
+}
