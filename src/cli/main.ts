@@ -20,7 +20,7 @@ import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import { loadSite } from '../store/site.js';
 import { bytes, table, when } from './format.js';
-import { progressReporter } from './progress.js';
+import { progress, pullProgress } from './progress.js';
 
 interface GlobalOptions {
   store?: string;
@@ -78,7 +78,7 @@ archive under an existing id is refused (exit 4).`,
     const g = globals();
     const store = openStore(g.store);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
-    const progress = progressReporter(!g.json && !g.quiet);
+    const reporter = pullProgress(!g.json && !g.quiet);
     const r = await pull(store, site, {
       source: archive,
       machine: o.machine,
@@ -87,8 +87,9 @@ archive under an existing id is refused (exit 4).`,
       tags: o.tag,
       note: o.note,
       maxTarBytes: o.maxSize,
-      onProgress: progress,
-    }).finally(() => progress.done());
+      onProgress: reporter,
+      onPhase: reporter.phase,
+    }).finally(() => reporter.done());
     if (g.json) return printJson(r);
     for (const w of r.warnings) process.stderr.write(`gbp: warning: ${w}\n`);
     if (r.status === 'unchanged') {
@@ -310,7 +311,8 @@ program
     const g = globals();
     const store = openStore(g.store);
     const now = () => Math.floor(Date.now() / 1000);
-    const plan = await planGc(store, o.grace, now());
+    const line = progress(!g.json && !g.quiet);
+    const plan = await planGc(store, o.grace, now(), (t) => line.update(`gc: ${t}`)).finally(() => line.done());
     const freed = plan.garbage.reduce((n, x) => n + x.bytes, 0);
     const deleted = o.dryRun ? 0 : await applyGc(store, plan, o.grace, now, !!o.force);
     if (g.json) return printJson({ dryRun: !!o.dryRun, garbage: plan.garbage, tooYoung: plan.tooYoung, total: plan.total, deleted, bytes: freed });
@@ -327,7 +329,8 @@ program
     const g = globals();
     const store = openStore(g.store);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
-    const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick });
+    const line = progress(!g.json && !g.quiet);
+    const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
     if (g.json) printJson(r);
     else {
       for (const p of r.problems) print(`${p.repaired ? 'repaired' : 'PROBLEM '} ${p.key}: ${p.problem}`);
@@ -368,11 +371,14 @@ clients' rsync (size + mtime, no checksums) transfers only what changed.`,
     };
     const controller = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort());
+    const line = progress(!g.json && !g.quiet);
     const r = await exportCommand(store, {
       dest: o.dest,
       graceSeconds: o.grace,
+      onProgress: (t) => line.update(`export: ${t}`),
       watch: o.watch ? { intervalSeconds: o.interval, onExport: report, signal: controller.signal } : undefined,
     });
+    line.done();
     if (!o.watch) report(r);
   });
 

@@ -10,12 +10,13 @@ import type { Store } from '../store/store.js';
 export interface ExportCommandOptions {
   dest: string;
   graceSeconds: number;
+  onProgress?: (text: string) => void;
   watch?: { intervalSeconds: number; onExport: (r: ExportResult) => void; signal: AbortSignal };
 }
 
 export async function exportCommand(store: Store, opts: ExportCommandOptions): Promise<ExportResult> {
   const dest = resolve(opts.dest);
-  let result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds });
+  let result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, onProgress: opts.onProgress });
   if (!opts.watch) return result;
   const { intervalSeconds, onExport, signal } = opts.watch;
   onExport(result);
@@ -25,7 +26,7 @@ export async function exportCommand(store: Store, opts: ExportCommandOptions): P
       signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
     });
     if (signal.aborted) break;
-    result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds });
+    result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, onProgress: opts.onProgress });
     if (result.targets.some((t) => t.status !== 'unchanged')) onExport(result);
   }
   return result;

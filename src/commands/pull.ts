@@ -24,6 +24,8 @@ export interface PullOptions {
   note?: string;
   maxTarBytes?: number;
   onProgress?: (p: { rawBytes: number; tarBytes: number; members: number; totalBytes: number | null }) => void;
+  /** Names each later phase (storing, publishing) for progress output. */
+  onPhase?: (text: string) => void;
 }
 
 export interface PullResult {
@@ -77,6 +79,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, totalBytes: source.size })),
       });
       await saveSite(store, site);
+      opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
       const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000));
       const { trees, binpkgs } = ingest.stats;
       result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
@@ -89,6 +92,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   }
 
   if (opts.publish || opts.tags?.length || opts.note !== undefined) {
+    opts.onPhase?.(opts.publish ? 'publishing' : 'recording tags and note');
     await updateState(store, opts.machine, (state) => {
       let changed = false;
       if (opts.publish && state.published !== opts.id) {

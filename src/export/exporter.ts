@@ -84,6 +84,7 @@ export interface ExportOptions {
   dest: string;
   graceSeconds: number;
   now?: () => number;
+  onProgress?: (text: string) => void;
 }
 
 const seconds = () => Math.floor(Date.now() / 1000);
@@ -163,6 +164,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           continue;
         }
         if (before !== after) {
+          opts.onProgress?.(`writing ${module}/${link} from ${source?.machine} ${source?.build}`);
           const from = before ? loadTree(meta, before) : null;
           if (!from) rmSync(join(genDir, link), { recursive: true, force: true });
           const eff = effective.get(link)!;

@@ -30,7 +30,8 @@ export interface FsckReport {
   problems: Problem[];
 }
 
-export async function fsck(store: Store, site: SiteSettings, opts: { repair: boolean; content: boolean }): Promise<FsckReport> {
+export async function fsck(store: Store, site: SiteSettings, opts: { repair: boolean; content: boolean; onProgress?: (text: string) => void }): Promise<FsckReport> {
+  const say = opts.onProgress ?? (() => {});
   const report: FsckReport = { checked: { blobs: 0, trees: 0, files: 0, builds: 0, views: 0 }, problems: [] };
   const problem = (key: string, text: string, repaired = false) => report.problems.push({ key, problem: text, repaired });
 
@@ -42,6 +43,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   }
   for (const [sha, files] of blobDirs) {
     report.checked.blobs++;
+    say(`packages ${report.checked.blobs}/${blobDirs.size}`);
     const metaKey = keys.blobMeta(sha);
     const raw = await store.get(metaKey);
     let meta: PackageRecord | null = null;
@@ -83,6 +85,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   }
   for await (const key of store.list('trees/')) {
     report.checked.trees++;
+    say(`trees ${report.checked.trees}, tree files ${report.checked.files}`);
     const sha = key.split('/')[2].replace(/\.json\.gz$/, '');
     const data = (await store.get(key))!;
     if (createHash('sha256').update(data).digest('hex') !== sha) {
@@ -115,6 +118,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     if (!state) continue;
     for (const b of state.builds) {
       report.checked.builds++;
+      say(`builds ${report.checked.builds}`);
       const build = await loadBuild(store, machine, b.id);
       if (!build) {
         problem(keys.buildJson(machine, b.id), 'listed in state.json but missing');

@@ -22,7 +22,7 @@ export interface GcPlan {
   total: number;
 }
 
-export async function planGc(store: Store, graceSeconds: number, now: number): Promise<GcPlan> {
+export async function planGc(store: Store, graceSeconds: number, now: number, onProgress: (text: string) => void = () => {}): Promise<GcPlan> {
   // sweep candidates are listed before the mark: anything a publish adds later is simply not a candidate
   const groups = new Map<string, { keys: string[]; what: string }>();
   const add = (group: string, key: string, what: string) => {
@@ -43,6 +43,7 @@ export async function planGc(store: Store, graceSeconds: number, now: number): P
     const state = await readState(store, machine);
     for (const b of state?.builds ?? []) {
       live.add(`build:${machine}/${b.id}`);
+      onProgress(`marking ${machine} ${b.id} (${live.size} objects in use so far)`);
       const build = await loadBuild(store, machine, b.id);
       if (!build) continue;
       for (const p of build.binpkgs.packages) live.add(`blob:${p.sha256}`);
