@@ -17,7 +17,7 @@ import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState } from './machine-state.js';
-import { refreshMachineViews } from './views.js';
+import { gzText, refreshMachineViews } from './views.js';
 
 export interface Problem {
   key: string;
@@ -128,7 +128,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) problem(keys.tree(ref.manifest), `missing, but build ${machine} ${b.id} uses it`);
       const dir = keys.buildBinpkgs(machine, b.id);
       const want = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created).text;
-      if ((await store.get(`${dir}Packages`))?.toString('utf8') !== want || !(await store.exists(`${dir}Packages.gz`))) {
+      if ((await store.get(`${dir}Packages`))?.toString('utf8') !== want || (await gzText(store, `${dir}Packages.gz`)) !== want) {
         if (opts.repair) await writeBuildIndex(store, site, build);
         problem(`${dir}Packages`, "differs from build.json (or is missing)", opts.repair);
       }
@@ -143,7 +143,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       const have = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
       if (!build) continue;
       const want = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestampOf(have)).text;
-      if (have !== want || !(await store.exists(`${dir}Packages.gz`))) {
+      if (have !== want || (await gzText(store, `${dir}Packages.gz`)) !== want) {
         stale = true;
         problem(`${dir}Packages`, `does not serve build ${id} as state.json says`, opts.repair);
       }

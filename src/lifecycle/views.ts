@@ -9,6 +9,7 @@
  * clients add to If-Modified-Since; an unchanged view is not rewritten, so clients are not sent a
  * new index for nothing.
  */
+import { gunzipSync } from 'node:zlib';
 import { renderIndex, timestampOf } from '../binpkg/index-render.js';
 import { requireBuild } from '../build/known-content.js';
 import { keys } from '../store/keys.js';
@@ -22,7 +23,8 @@ export async function writeIndexView(store: Store, site: SiteSettings, dir: stri
   const build = await requireBuild(store, machine, id);
   const previous = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
   const previousTs = timestampOf(previous);
-  if (previous && renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text === previous) {
+  // unchanged only when both files already serve it: a publish killed between the two leaves them apart
+  if (previous && renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text === previous && (await gzText(store, `${dir}Packages.gz`)) === previous) {
     return false;
   }
   const timestamp = Math.max(Math.floor(Date.now() / 1000), previousTs + CLIENT_SLACK_SECONDS + 1);
@@ -31,6 +33,16 @@ export async function writeIndexView(store: Store, site: SiteSettings, dir: stri
   await store.put(`${dir}Packages`, index.text, { ...short, contentType: 'text/plain; charset=utf-8' });
   await store.put(`${dir}Packages.gz`, index.gz, { ...short, contentType: 'application/gzip' });
   return true;
+}
+
+export async function gzText(store: Store, key: string): Promise<string | null> {
+  const gz = await store.get(key);
+  if (!gz) return null;
+  try {
+    return gunzipSync(gz).toString('utf8');
+  } catch {
+    return null;
+  }
 }
 
 const viewKey = (s: MachineState) => JSON.stringify([s.published, Object.entries(s.tags).sort()]);

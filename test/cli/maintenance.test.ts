@@ -134,6 +134,17 @@ describe('gbp fsck', () => {
     expect(problems).toContainEqual(expect.stringMatching(/^packs\/\w\w\/\w+\.pack@0: .+ does not match its SHA-256 \(corrupt\)$/));
   });
 
+  it('a publish killed between Packages and Packages.gz is finished by re-running it, and fsck sees it', async () => {
+    const { store, g } = await twoBuilds();
+    const dir = join(store, 'machines/web/binpkgs');
+    const gzOfBuild2 = readFileSync(join(dir, 'Packages.gz'));
+    expect((await g('publish', 'web', '1')).code).toBe(0);
+    writeFileSync(join(dir, 'Packages.gz'), gzOfBuild2); // as if killed before the second write
+    expect((await g('fsck', '--quick')).code).toBe(8);
+    expect((await g('publish', 'web', '1')).code).toBe(0);
+    expect(clientReads(store, 'machines/web/binpkgs', 'http://localhost:8080').entries).toHaveLength(5);
+  });
+
   it('--repair regenerates a damaged published index', async () => {
     const { store, g } = await twoBuilds();
     writeFileSync(join(store, 'machines/web/binpkgs/Packages'), 'VERSION: 0\n\n');

@@ -56,5 +56,22 @@ export function clientReads(storeDir: string, indexDir: string, baseUrl: string)
   return index;
 }
 
+/**
+ * What a client sees at any instant, even in the middle of a publish: it reads Packages.gz (and
+ * only falls back to Packages on a 404), so that index must be complete and every package in it
+ * downloadable with the right digests.
+ */
+export function clientReadsGz(storeDir: string, indexDir: string, baseUrl: string): PackagesIndex {
+  const index = parsePackages(gunzipSync(readFileSync(join(storeDir, indexDir, 'Packages.gz'))).toString('utf8'));
+  expect(index.header.VERSION).toBe('0');
+  expect(Number(index.header.PACKAGES)).toBe(index.entries.length);
+  for (const e of index.entries) {
+    const url = `${index.header.URI.replace(/\/+$/, '')}/${e.PATH.replace(/^\/+/, '')}`;
+    const bytes = readFileSync(join(storeDir, url.slice(baseUrl.length + 1)));
+    expect(createHash('sha1').update(bytes).digest('hex'), url).toBe(e.SHA1);
+  }
+  return index;
+}
+
 /** Portage's instance key: the fields that make two listings one download. */
 export const instanceKey = (e: Record<string, string>) => [e.CPV, e.BUILD_ID, e.SIZE, e.BUILD_TIME, e.MTIME].join(' ');
