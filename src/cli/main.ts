@@ -254,7 +254,10 @@ program
     if (cfg.added.length + cfg.removed.length + cfg.changed.length) {
       print(`etc-portage: ${[...cfg.added.map((p) => `+${p}`), ...cfg.removed.map((p) => `-${p}`), ...cfg.changed.map((p) => `~${p}`)].join(' ')}`);
     }
-    for (const r of d.repos) print(`repos/${r.repo}: ${r.from ?? '-'} → ${r.to ?? '-'} (${r.filesChanged} files changed)`);
+    for (const r of d.repos) {
+      const commits = r.fromCommit || r.toCommit ? `, commit ${r.fromCommit?.slice(0, 12) ?? '-'} → ${r.toCommit?.slice(0, 12) ?? '-'}` : '';
+      print(`repos/${r.repo}: ${r.from ?? "-"} → ${r.to ?? "-"}${commits} (${r.filesChanged} file${r.filesChanged === 1 ? "" : "s"} changed)`);
+    }
   });
 
 program
@@ -298,7 +301,8 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
     if (g.json) return printJson({ dryRun: !!o.dryRun, machines: plans });
     const n = plans.reduce((a, p) => a + p.builds.length, 0);
     for (const p of plans) for (const b of p.builds) print(`${o.dryRun ? 'would remove' : 'removed'} ${p.machine} ${b.id} (${when(b.added)}, packages ${bytes(b.packagesBytes)})`);
-    print(n ? `${n} build${n === 1 ? '' : 's'} ${o.dryRun ? 'would be ' : ''}removed; run gbp gc to free their storage` : 'nothing to purge');
+    const freed = plans.reduce((a, p) => a + p.freedBytes, 0);
+    print(n ? `${n} build${n === 1 ? '' : 's'} ${o.dryRun ? 'would be ' : ''}removed; ${bytes(freed)} of packages no other build uses (gbp gc frees them)` : 'nothing to purge');
   });
 
 program

@@ -34,8 +34,12 @@ export interface FileChanges {
 
 export interface RepoChange {
   repo: string;
+  /** metadata/timestamp.chk of each build's snapshot. */
   from: string | null;
   to: string | null;
+  /** The source commit, when the repo job wrote one into metadata/build.json. */
+  fromCommit: string | null;
+  toCommit: string | null;
   filesChanged: number;
 }
 
@@ -115,6 +119,19 @@ export function diffTrees(a: TreeEntry[] | null, b: TreeEntry[] | null): FileCha
   return out;
 }
 
+/** The commit a repo job recorded in metadata/build.json (`commit`, or `revision`), if any. */
+async function commitOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
+  const raw = await readTreeFile(store, tree, 'metadata/build.json');
+  if (!raw) return null;
+  try {
+    const j = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    const c = j.commit ?? j.revision;
+    return typeof c === 'string' ? c : null;
+  } catch {
+    return null;
+  }
+}
+
 async function worldOf(store: Store, build: BuildManifest): Promise<string[]> {
   const text = (await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage'), 'world'))?.toString('utf8') ?? '';
   return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
@@ -130,7 +147,14 @@ export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifes
     const [ta, tb] = [await loadTreeEntries(store, a, name), await loadTreeEntries(store, b, name)];
     const stamp = async (t: TreeEntry[] | null) => (await readTreeFile(store, t, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
     const d = diffTrees(ta, tb);
-    repos.push({ repo: name.slice('repos/'.length), from: await stamp(ta), to: await stamp(tb), filesChanged: d.added.length + d.removed.length + d.changed.length });
+    repos.push({
+      repo: name.slice('repos/'.length),
+      from: await stamp(ta),
+      to: await stamp(tb),
+      fromCommit: await commitOf(store, ta),
+      toCommit: await commitOf(store, tb),
+      filesChanged: d.added.length + d.removed.length + d.changed.length,
+    });
   }
   return {
     machine: b.machine,

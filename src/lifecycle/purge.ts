@@ -12,19 +12,33 @@ import { buildsToPurge, type RetentionPolicy } from './retention.js';
 export interface PurgePlan {
   machine: string;
   builds: { id: string; added: number; packagesBytes: number }[];
+  /** Bytes of packages that only the purged builds use, on any machine: what gc will free. */
+  freedBytes: number;
 }
 
 export async function planPurge(store: Store, machines: string[] | null, policy: RetentionPolicy, now: number): Promise<PurgePlan[]> {
   const plans: PurgePlan[] = [];
-  for (const machine of machines ?? (await listMachines(store))) {
+  const chosen = new Set(machines ?? (await listMachines(store)));
+  const goneBlobs = new Map<string, { size: number; machine: string }>();
+  const keptBlobs = new Set<string>();
+  for (const machine of await listMachines(store)) {
     const state = await requireState(store, machine);
-    const ids = buildsToPurge(state, policy, now);
+    const ids = chosen.has(machine) ? new Set(buildsToPurge(state, policy, now)) : new Set<string>();
     const builds = [];
-    for (const id of ids) {
-      const build = await requireBuild(store, machine, id).catch(() => null);
-      builds.push({ id, added: state.builds.find((b) => b.id === id)!.added, packagesBytes: build?.binpkgs.packages.reduce((n, p) => n + p.size, 0) ?? 0 });
+    for (const b of state.builds) {
+      const build = await requireBuild(store, machine, b.id).catch(() => null);
+      const packages = build?.binpkgs.packages ?? [];
+      if (!ids.has(b.id)) {
+        for (const p of packages) keptBlobs.add(p.sha256);
+        continue;
+      }
+      for (const p of packages) goneBlobs.set(p.sha256, { size: p.size, machine });
+      builds.push({ id: b.id, added: b.added, packagesBytes: packages.reduce((n, p) => n + p.size, 0) });
     }
-    plans.push({ machine, builds });
+    if (chosen.has(machine)) plans.push({ machine, builds, freedBytes: 0 });
+  }
+  for (const [sha, { size, machine }] of goneBlobs) {
+    if (!keptBlobs.has(sha)) plans.find((p) => p.machine === machine)!.freedBytes += size;
   }
   return plans;
 }

@@ -91,3 +91,18 @@ describe('tags, keep, notes', () => {
     expect((await g('--json', 'list', 'web')).json()[0].note).toBeNull();
   });
 });
+
+describe('gbp diff and repository commits', () => {
+  it('shows the source commit a repo job wrote into metadata/build.json', async () => {
+    const { archiveMembers, tgz } = await import('../helpers/fixture-archive.js');
+    const { writeFileSync } = await import('node:fs');
+    const members = await archiveMembers(fixture('build-archive/build2.tar.gz'));
+    const file = join(tempDir(), 'with-commit.tar.gz');
+    const commit = '3f1c2a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a';
+    writeFileSync(file, tgz([...members, { path: 'repos/test_repo/metadata/build.json', data: JSON.stringify({ url: 'https://example.org/test_repo.git', commit }) }]));
+    expect((await g('pull', file, '-m', 'web', '-b', '3')).code).toBe(0);
+    const d = (await g('--json', 'diff', 'web', '2', '3')).json();
+    expect(d.repos).toMatchObject([{ repo: 'test_repo', fromCommit: null, toCommit: commit, filesChanged: 1 }]);
+    expect((await g('diff', 'web', '2', '3')).stdout).toMatch(/commit - → 3f1c2a9e8d7b \(1 file changed\)/);
+  });
+});
