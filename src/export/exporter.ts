@@ -30,7 +30,7 @@ import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../lifecycle/machine-state.js';
 import { ObjectCache } from './object-cache.js';
-import { applyTree, entriesToWrite } from './slot.js';
+import { applyTree, entriesToWrite } from './apply-tree.js';
 import { previousFrom, stableMtimes, type PreviousFile } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
 

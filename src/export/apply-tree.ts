@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { TreeEntry } from '../build/tree-manifest.js';
 import type { ObjectCache } from './object-cache.js';
 
-export interface SlotChange {
+export interface TreeChange {
   added: number;
   changed: number;
   removed: number;
@@ -36,11 +36,11 @@ export function entriesToWrite(current: TreeEntry[] | null, target: TreeEntry[])
   });
 }
 
-export function applyTree(dir: string, current: TreeEntry[] | null, target: TreeEntry[], cache: ObjectCache): SlotChange {
+export function applyTree(dir: string, current: TreeEntry[] | null, target: TreeEntry[], cache: ObjectCache): TreeChange {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const want = new Map(target.map((e) => [e.path, e]));
   const have = new Map((current ?? []).map((e) => [e.path, e]));
-  const change: SlotChange = { added: 0, changed: 0, removed: 0, released: [] };
+  const change: TreeChange = { added: 0, changed: 0, removed: 0, released: [] };
   const release = (e: TreeEntry | undefined) => {
     if (e?.type === 'f') change.released.push(cache.pathOf(e));
   };
