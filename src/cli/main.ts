@@ -15,6 +15,8 @@ import { readNoteText } from './note-input.js';
 import { applyPurge, planPurge } from '../lifecycle/purge.js';
 import { applyGc, planGc } from '../lifecycle/gc.js';
 import { fsck } from '../lifecycle/fsck.js';
+import { serveStore } from '../serve/server.js';
+import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
@@ -343,6 +345,36 @@ program
     }
     const left = r.problems.filter((p) => !p.repaired).length;
     if (left) throw new GbpError('corrupt', 'fsck', `${left} problems`, true);
+  });
+
+program
+  .command('serve')
+  .description('serve the store over HTTP (for clients: binrepos.conf sync-uri points here)')
+  .addOption(new Option('--port <port>', 'port').default(8080).argParser(Number))
+  .option('--bind <address>', 'address to listen on', '127.0.0.1')
+  .addHelpText(
+    'after',
+    `
+Answers as Portage needs: Packages.gz without Content-Encoding, Last-Modified = TIMESTAMP,
+304 on If-Modified-Since/If-None-Match, byte ranges, 404 (never 403) for what is not there.
+For a larger site, serve the same directory with nginx or the bucket through a CDN.`,
+  )
+  .action(async (o: { port: number; bind: string }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    if (!(store instanceof FsStore)) throw new GbpError('usage', '--store', 'gbp serve serves a local store directory');
+    const server = serveStore(store.root);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen: ${err.code ?? err.message}`)));
+      server.listen(o.port, o.bind, () => resolve());
+    });
+    const address = server.address() as { address: string; port: number };
+    const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+    if (g.json) printJson({ url, store: store.root });
+    else print(`serving ${store.root} at ${url}/ (Ctrl-C to stop)`);
+    await new Promise<void>((resolve) => {
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => server.close(() => resolve()));
+    });
   });
 
 program

@@ -1,0 +1,130 @@
+/**
+ * `gbp serve`: a static HTTP server over a store directory, for the embedded default (a bigger site
+ * serves the same directory with nginx, or the bucket through a CDN). It answers the way Portage
+ * needs (spec/portage-binhost.md §1):
+ * - `Packages.gz` is a plain file: Content-Type application/gzip, never Content-Encoding;
+ * - Last-Modified is the file's mtime, which for an index is its TIMESTAMP;
+ * - If-None-Match / If-Modified-Since → 304; single byte ranges → 206; HEAD;
+ * - a missing key is 404, never 403 (a 403 makes clients drop the repo); paths with `..`, NUL or a
+ *   dot-segment (the store's private `.tmp/`) are refused;
+ * - bodies are streamed from disk, never buffered.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+
+const TYPES: [RegExp, string][] = [
+  [/(^|\/)Packages$/, 'text/plain; charset=utf-8'],
+  [/\.gz$/, 'application/gzip'],
+  [/\.(gpkg\.tar|tar)$/, 'application/x-tar'],
+  [/\.(xpak|tbz2)$/, 'application/octet-stream'],
+  [/\.json$/, 'application/json'],
+  [/\.html$/, 'text/html; charset=utf-8'],
+  [/\.svg$/, 'image/svg+xml'],
+  [/\.css$/, 'text/css; charset=utf-8'],
+  [/\.conf$/, 'text/plain; charset=utf-8'],
+  [/\.pack$/, 'application/octet-stream'],
+];
+
+export function contentType(path: string): string {
+  return TYPES.find(([re]) => re.test(path))?.[1] ?? 'application/octet-stream';
+}
+
+/** The store-relative path of a request, or null when it must be refused. */
+export function requestPath(url: string): string | null {
+  const raw = url.split('?')[0];
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  if (!decoded.startsWith('/') || decoded.includes('\0') || decoded.includes('\\')) return null;
+  const segments = decoded.split('/').slice(1);
+  if (segments.some((s) => s === '..' || s === '.' || s.startsWith('.'))) return null;
+  return segments.join('/');
+}
+
+export function serveStore(root: string): Server {
+  return createServer((req, res) => {
+    handle(root, req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+}
+
+async function handle(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return;
+  }
+  const rel = requestPath(req.url ?? '/');
+  if (rel === null) {
+    res.writeHead(400, { 'content-type': 'text/plain' }).end('bad path\n');
+    return;
+  }
+  let file = join(root, rel);
+  let st = await stat(file).catch(() => null);
+  if (st?.isDirectory()) {
+    file = join(file, 'index.html');
+    st = await stat(file).catch(() => null);
+  }
+  if (!st || !st.isFile()) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    return;
+  }
+  const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+  const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000);
+  // blobs and builds never change; indexes and pages do
+  const cacheControl = /^(blobs|packs|trees|builds)\//.test(rel) ? 'public, max-age=31536000, immutable' : 'no-cache';
+  const headers: Record<string, string | number> = {
+    'content-type': contentType(file),
+    'last-modified': lastModified.toUTCString(),
+    etag,
+    'accept-ranges': 'bytes',
+    'cache-control': cacheControl,
+  };
+
+  const inm = req.headers['if-none-match'];
+  const ims = req.headers['if-modified-since'];
+  const notModified = inm ? inm.split(',').some((t) => t.trim() === etag || t.trim() === '*') : ims ? lastModified.getTime() <= Date.parse(ims) : false;
+  if (notModified) {
+    res.writeHead(304, { etag, 'last-modified': lastModified.toUTCString(), 'cache-control': cacheControl }).end();
+    return;
+  }
+
+  let start = 0;
+  let end = st.size - 1;
+  let status = 200;
+  const range = req.headers.range;
+  const ifRange = req.headers['if-range'];
+  if (range && (!ifRange || ifRange === etag)) {
+    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+    if (m && (m[1] || m[2])) {
+      if (m[1]) {
+        start = Number(m[1]);
+        end = m[2] ? Math.min(Number(m[2]), st.size - 1) : st.size - 1;
+      } else {
+        start = Math.max(0, st.size - Number(m[2]));
+      }
+      if (start > end || start >= st.size) {
+        res.writeHead(416, { 'content-range': `bytes */${st.size}` }).end();
+        return;
+      }
+      status = 206;
+      headers['content-range'] = `bytes ${start}-${end}/${st.size}`;
+    }
+    // a multi-range or malformed Range is ignored: the whole file (RFC 9110 allows it)
+  }
+  headers['content-length'] = st.size === 0 ? 0 : end - start + 1;
+  res.writeHead(status, headers);
+  if (req.method === 'HEAD' || st.size === 0) {
+    res.end();
+    return;
+  }
+  const stream = createReadStream(file, { start, end, highWaterMark: 256 * 1024 });
+  stream.on('error', () => res.destroy());
+  stream.pipe(res);
+}
