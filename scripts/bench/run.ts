@@ -10,12 +10,14 @@
  *
  * Usage: npm run bench -- [--size medium|small] [--payload-scale F] [--runs N] [--work DIR] [--json]
  *        npm run bench -- --only export     (the export alone, on the store a full run left)
+ *        npm run bench -- --only serve      (gbp serve vs nginx with wrk; needs nginx and wrk)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchExport } from './export.js';
+import { benchServe } from './serve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../../..');
@@ -62,6 +64,11 @@ async function main(): Promise<void> {
   const extractDir = join(work, 'tar-x');
   const store = join(work, 'store');
 
+  if (arg('only', '') === 'serve') {
+    // gbp serve against nginx, on the store a full run left
+    process.stdout.write(`${JSON.stringify(await benchServe(GBP, store, work, runs), null, 2)}\n`);
+    return;
+  }
   if (process.argv.includes('--only') && arg('only', '') === 'export') {
     // the rsync export alone, on the store a full run left (builds 1..3 pulled)
     const r = await benchExport(GBP, store, first.machine, [first.file, next.file, third.file], work, measure);

@@ -4,6 +4,8 @@
  * calls a typed function in src/commands/, and prints the result as text or, with --json, as one
  * JSON document on stdout. Errors are turned into exit codes in exactly one place (`run`).
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { exitCodeFor, GbpError } from '../errors.js';
 import { pull, DEFAULT_MAX_TAR_BYTES } from '../commands/pull.js';
@@ -352,6 +354,7 @@ program
   .description('serve the store over HTTP (for clients: binrepos.conf sync-uri points here)')
   .addOption(new Option('--port <port>', 'port').default(8080).argParser(Number))
   .option('--bind <address>', 'address to listen on', '127.0.0.1')
+  .addOption(new Option('--workers <n>', 'processes sharing the port (like nginx worker_processes)').default(availableParallelism()).argParser(Number))
   .addHelpText(
     'after',
     `
@@ -359,10 +362,31 @@ Answers as Portage needs: Packages.gz without Content-Encoding, Last-Modified = 
 304 on If-Modified-Since/If-None-Match, byte ranges, 404 (never 403) for what is not there.
 For a larger site, serve the same directory with nginx or the bucket through a CDN.`,
   )
-  .action(async (o: { port: number; bind: string }) => {
+  .action(async (o: { port: number; bind: string; workers: number }) => {
     const g = globals();
     const store = openStore(g.store);
     if (!(store instanceof FsStore)) throw new GbpError('usage', '--store', 'gbp serve serves a local store directory');
+    if (cluster.isPrimary && o.workers > 1 && o.port !== 0) {
+      // Each worker serves on the shared port; the primary only keeps them running.
+      for (let i = 0; i < o.workers; i++) cluster.fork();
+      const url = `http://${o.bind}:${o.port}`;
+      if (g.json) printJson({ url, store: store.root, workers: o.workers });
+      else print(`serving ${store.root} at ${url}/ with ${o.workers} workers (Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => {
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+          process.once(sig, () => {
+            const workers = Object.values(cluster.workers ?? {}).filter((w) => !!w);
+            let left = workers.length;
+            if (!left) resolve();
+            for (const w of workers) {
+              w!.once('exit', () => --left === 0 && resolve());
+              w!.process.kill('SIGTERM');
+            }
+          });
+        }
+      });
+      return;
+    }
     const server = serveStore(store.root);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen: ${err.code ?? err.message}`)));
@@ -370,11 +394,19 @@ For a larger site, serve the same directory with nginx or the bucket through a C
     });
     const address = server.address() as { address: string; port: number };
     const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-    if (g.json) printJson({ url, store: store.root });
-    else print(`serving ${store.root} at ${url}/ (Ctrl-C to stop)`);
+    if (cluster.isPrimary) {
+      if (g.json) printJson({ url, store: store.root, workers: 1 });
+      else print(`serving ${store.root} at ${url}/ (Ctrl-C to stop)`);
+    }
     await new Promise<void>((resolve) => {
-      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => server.close(() => resolve()));
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(sig, () => {
+          server.close(() => resolve());
+          server.closeAllConnections(); // idle keep-alive connections would hold the close open
+        });
+      }
     });
+    if (cluster.isWorker) process.exit(0); // the IPC channel to the primary would keep it alive
   });
 
 program

@@ -9,8 +9,7 @@
  *   dot-segment (the store's private `.tmp/`) are refused;
  * - bodies are streamed from disk, never buffered.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 
@@ -65,13 +64,18 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
     res.writeHead(400, { 'content-type': 'text/plain' }).end('bad path\n');
     return;
   }
+  // open, then fstat: one path lookup per request, and the stream reads the file that was checked
   let file = join(root, rel);
-  let st = await stat(file).catch(() => null);
-  if (st?.isDirectory()) {
+  let fh = await open(file, 'r').catch(() => null);
+  let st = fh ? await fh.stat() : null;
+  if (fh && st?.isDirectory()) {
+    await fh.close();
     file = join(file, 'index.html');
-    st = await stat(file).catch(() => null);
+    fh = await open(file, 'r').catch(() => null);
+    st = fh ? await fh.stat() : null;
   }
-  if (!st || !st.isFile()) {
+  if (!fh || !st || !st.isFile()) {
+    await fh?.close();
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     return;
   }
@@ -91,6 +95,7 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   const ims = req.headers['if-modified-since'];
   const notModified = inm ? inm.split(',').some((t) => t.trim() === etag || t.trim() === '*') : ims ? lastModified.getTime() <= Date.parse(ims) : false;
   if (notModified) {
+    await fh.close();
     res.writeHead(304, { etag, 'last-modified': lastModified.toUTCString(), 'cache-control': cacheControl }).end();
     return;
   }
@@ -110,6 +115,7 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
         start = Math.max(0, st.size - Number(m[2]));
       }
       if (start > end || start >= st.size) {
+        await fh.close();
         res.writeHead(416, { 'content-range': `bytes */${st.size}` }).end();
         return;
       }
@@ -121,10 +127,12 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   headers['content-length'] = st.size === 0 ? 0 : end - start + 1;
   res.writeHead(status, headers);
   if (req.method === 'HEAD' || st.size === 0) {
+    await fh.close();
     res.end();
     return;
   }
-  const stream = createReadStream(file, { start, end, highWaterMark: 256 * 1024 });
+  // 1 MiB reads: a typical package (median 512 KB) goes out in one read and one write
+  const stream = fh.createReadStream({ start, end, highWaterMark: 1 << 20 });
   stream.on('error', () => res.destroy());
   stream.pipe(res);
 }

@@ -108,3 +108,28 @@ describe('gbp serve', () => {
     expect(await raw('/site.json%00.txt')).toBe('HTTP/1.1 400 Bad Request');
   });
 });
+
+describe('gbp serve with workers', () => {
+  it('serves from every worker and stops cleanly on SIGTERM', async () => {
+    const { createServer } = await import('node:net');
+    const port = await new Promise<number>((r) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => r(p));
+      });
+    });
+    const child = spawn(process.execPath, [GBP, '--store', store, 'serve', '--port', String(port), '--workers', '2'], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await fetch(`http://127.0.0.1:${port}/machines/web/binpkgs/Packages`).then((r) => r.status, () => 0);
+    }
+    expect(status).toBe(200);
+    const all = await Promise.all(Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${port}/machines/web/binpkgs/Packages.gz`).then((r) => r.status)));
+    expect(all.every((s) => s === 200)).toBe(true);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+});
