@@ -21,7 +21,6 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { loadBuild } from '../build/known-content.js';
@@ -30,6 +29,7 @@ import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../lifecycle/machine-state.js';
 import { ObjectCache } from './object-cache.js';
+import { holderIsGone, lockHolder } from '../util/lock-holder.js';
 import { applyTree, entriesToWrite } from './apply-tree.js';
 import { previousFrom, stableMtimes, type PreviousFile } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
@@ -318,23 +318,16 @@ function writeAtomic(path: string, data: string | Buffer): void {
 
 /** One exporter per destination at a time; a lock whose process is gone is taken over. */
 function lock(path: string): () => void {
-  const me = `${hostname()} ${process.pid}`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       closeSync(openSync(path, 'wx'));
-      writeFileSync(path, me);
+      writeFileSync(path, lockHolder());
       return () => rmSync(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const [host, pid] = readFileSync(path, 'utf8').split(' ');
-      let alive = true;
-      try {
-        process.kill(Number(pid), 0);
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (host === hostname() && !alive) rmSync(path, { force: true });
-      else throw new GbpError('conflict', path, `another export (${host} pid ${pid}) is running on this destination`);
+      const holder = readFileSync(path, 'utf8');
+      if (holderIsGone(holder)) rmSync(path, { force: true });
+      else throw new GbpError('conflict', path, `another export (${holder}) is running on this destination`);
     }
   }
   throw new GbpError('conflict', path, 'could not take the export lock');

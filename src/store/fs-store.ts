@@ -11,12 +11,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GbpError } from '../errors.js';
 import type { PutOptions, Store, Versioned } from './store.js';
 import { forEachLimit } from '../util/pool.js';
+import { holderIsGone, isAlive, lockHolder } from '../util/lock-holder.js';
 
 const TMP = '.tmp';
 const LOCK_STALE_MS = 60_000;
@@ -250,15 +250,6 @@ export class FsStore implements Store {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function versionOf(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -274,13 +265,13 @@ async function fsyncPath(path: string): Promise<void> {
 }
 
 /**
- * The lock file names its holder as `<host> <pid>`. A holder on this host whose process is gone
- * (killed mid-publish) is broken at once; one on another host (a shared filesystem) only after
- * LOCK_STALE_MS. Either way the state it guarded is intact: writes under the lock are renames.
+ * A lock whose holder died on this host is broken at once, one held from another host (a shared
+ * filesystem) only after LOCK_STALE_MS (util/lock-holder.ts). Either way the state it guarded is
+ * intact: writes under the lock are renames.
  */
 async function acquireLock(lock: string, key: string): Promise<void> {
   const deadline = Date.now() + 30_000;
-  const me = `${hostname()} ${process.pid}`;
+  const me = lockHolder();
   for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
     try {
       const fh = await fs.open(lock, 'wx');
@@ -290,9 +281,9 @@ async function acquireLock(lock: string, key: string): Promise<void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fail(err, key);
     }
-    const holder = (await fs.readFile(lock, 'utf8').catch(() => '')).split(' ');
+    const holder = await fs.readFile(lock, 'utf8').catch(() => '');
     const st = await fs.stat(lock).catch(() => null);
-    const deadHere = holder[0] === hostname() && Number(holder[1]) > 0 && !isAlive(Number(holder[1]));
+    const deadHere = holderIsGone(holder);
     if (st && (deadHere || Date.now() - st.mtimeMs > LOCK_STALE_MS)) {
       await fs.rm(lock, { force: true });
       continue;
