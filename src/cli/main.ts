@@ -13,6 +13,7 @@ import { publish } from '../commands/publish.js';
 import { exportCommand } from '../commands/export-rsync.js';
 import { keepBuild, noteBuild, tagBuild, untag } from '../commands/build-marks.js';
 import { diff, packageLog } from '../commands/history.js';
+import { clientConfig } from '../commands/client-config.js';
 import { readNoteText } from './note-input.js';
 import { applyPurge, planPurge } from '../lifecycle/purge.js';
 import { applyGc, planGc } from '../lifecycle/gc.js';
@@ -29,6 +30,7 @@ import { progress, pullProgress } from './progress.js';
 interface GlobalOptions {
   store?: string;
   baseUrl?: string;
+  rsyncUrl?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -42,6 +44,7 @@ program
   )
   .option('--store <dir>', `the store (env GBP_STORE; default ./${DEFAULT_STORE_DIR})`)
   .option('--base-url <url>', 'public URL the store is served at; remembered in site.json (env GBP_BASE_URL)')
+  .option('--rsync-url <url>', 'rsync://host[:port] the export is served at (default: the base URL host); remembered')
   .option('--json', 'print one JSON document on stdout instead of text')
   .option('-q, --quiet', 'no progress output')
   .showHelpAfterError()
@@ -81,7 +84,7 @@ archive under an existing id is refused (exit 4).`,
   .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
     const g = globals();
     const store = openStore(g.store);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const reporter = pullProgress(!g.json && !g.quiet);
     const r = await pull(store, site, {
       source: archive,
@@ -117,7 +120,7 @@ program
   .action(async (machine: string, ref: string) => {
     const g = globals();
     const store = openStore(g.store);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const r = await publish(store, site, machine, ref);
     if (g.json) return printJson(r);
     print(
@@ -192,7 +195,7 @@ program
   .action(async (machine: string, a: string, b: string | undefined, o: { remove?: boolean }) => {
     const g = globals();
     const store = openStore(g.store);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     if (o.remove) {
       if (b) throw new GbpError('usage', 'tag', 'with --remove give only the machine and the tag');
       const r = await untag(store, site, machine, a.replace(/^@/, ''));
@@ -336,7 +339,7 @@ program
   .action(async (o: { repair?: boolean; quick?: boolean }) => {
     const g = globals();
     const store = openStore(g.store);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const line = progress(!g.json && !g.quiet);
     const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
     if (g.json) printJson(r);
@@ -347,6 +350,20 @@ program
     }
     const left = r.problems.filter((p) => !p.repaired).length;
     if (left) throw new GbpError('corrupt', 'fsck', `${left} problems`, true);
+  });
+
+program
+  .command('client-config')
+  .description("what a machine puts in /etc/portage: binrepos.conf and repos.conf for its published build (or a tag)")
+  .argument('<machine>')
+  .option('--tag <tag>', 'the configuration for a tagged build instead')
+  .action(async (machine: string, o: { tag?: string }) => {
+    const g = globals();
+    const store = openStore(g.store);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const r = await clientConfig(store, site, machine, o.tag);
+    if (g.json) return printJson(r);
+    print(`# /etc/portage/binrepos.conf/${r.name}.conf\n${r.binrepos}\n# /etc/portage/repos.conf/${r.name}.conf\n${r.repos}`);
   });
 
 program

@@ -12,6 +12,7 @@
 import { gunzipSync } from 'node:zlib';
 import { renderIndex, timestampOf } from '../binpkg/index-render.js';
 import { requireBuild } from '../build/known-content.js';
+import { binreposConf, reposConf } from '../site/client-config.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
@@ -35,6 +36,17 @@ export async function writeIndexView(store: Store, site: SiteSettings, dir: stri
   return true;
 }
 
+/** binrepos.conf and repos.conf beside the index, rewritten only when they change. */
+async function writeClientConfig(store: Store, site: SiteSettings, dir: string, machine: string, id: string, tag?: string): Promise<void> {
+  const build = await requireBuild(store, machine, id);
+  for (const [name, text] of [
+    ['binrepos.conf', binreposConf(site, build, tag)],
+    ['repos.conf', reposConf(site, build, tag)],
+  ] as const) {
+    if ((await store.get(`${dir}${name}`))?.toString('utf8') !== text) await store.put(`${dir}${name}`, text, { contentType: 'text/plain; charset=utf-8' });
+  }
+}
+
 export async function gzText(store: Store, key: string): Promise<string | null> {
   const gz = await store.get(key);
   if (!gz) return null;
@@ -55,9 +67,13 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
   for (let round = 0; round < 5; round++) {
     const state = await readState(store, machine);
     if (!state) return;
-    if (state.published) await writeIndexView(store, site, keys.machineBinpkgs(machine), machine, state.published);
+    if (state.published) {
+      await writeIndexView(store, site, keys.machineBinpkgs(machine), machine, state.published);
+      await writeClientConfig(store, site, `machines/${machine}/`, machine, state.published);
+    }
     for (const [tag, id] of Object.entries(state.tags)) {
       await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
+      await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, machine, id, tag);
     }
     await removeStaleTagViews(store, machine, state);
     const after = await readState(store, machine);

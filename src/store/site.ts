@@ -12,6 +12,8 @@ export const DEFAULT_BASE_URL = 'http://localhost:8080';
 export interface SiteSettings {
   format: number;
   baseUrl: string;
+  /** Where the rsync export is served (`rsync://host[:port]`); default: the base URL's host. */
+  rsyncUrl?: string;
 }
 
 export function normaliseBaseUrl(url: string): string {
@@ -32,7 +34,7 @@ export function normaliseBaseUrl(url: string): string {
  * `saveSite` records the settings once a command has something to store, so neither looking at a
  * store nor a refused pull changes it.
  */
-export async function loadSite(store: Store, baseUrl: string | undefined): Promise<SiteSettings> {
+export async function loadSite(store: Store, baseUrl: string | undefined, rsyncUrl?: string): Promise<SiteSettings> {
   const raw = await store.get(keys.site());
   let site: SiteSettings | null = raw ? (JSON.parse(raw.toString('utf8')) as SiteSettings) : null;
   if (site && site.format !== STORE_FORMAT) {
@@ -40,7 +42,11 @@ export async function loadSite(store: Store, baseUrl: string | undefined): Promi
   }
   const wanted = baseUrl ? normaliseBaseUrl(baseUrl) : undefined;
   if (!site || (wanted && wanted !== site.baseUrl)) {
-    site = { format: STORE_FORMAT, baseUrl: wanted ?? site?.baseUrl ?? DEFAULT_BASE_URL };
+    site = { ...site, format: STORE_FORMAT, baseUrl: wanted ?? site?.baseUrl ?? DEFAULT_BASE_URL };
+  }
+  if (rsyncUrl) {
+    if (!/^rsync:\/\/[^/]+$/.test(rsyncUrl.replace(/\/+$/, ''))) throw new GbpError('usage', '--rsync-url', `'${rsyncUrl}' is not rsync://host[:port]`);
+    site = { ...site, rsyncUrl: rsyncUrl.replace(/\/+$/, '') };
   }
   return site;
 }

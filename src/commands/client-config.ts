@@ -1,0 +1,17 @@
+/** `gbp client-config`: the binrepos.conf and repos.conf text for a machine's published build or a tag. */
+import { GbpError } from '../errors.js';
+import { requireBuild } from '../build/known-content.js';
+import type { SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { requireState } from '../lifecycle/machine-state.js';
+import { binreposConf, reposConf } from '../site/client-config.js';
+import { assertName } from './pull.js';
+
+export async function clientConfig(store: Store, site: SiteSettings, machine: string, tag?: string) {
+  assertName('machine name', machine);
+  const state = await requireState(store, machine);
+  const id = tag ? state.tags[tag] : state.published;
+  if (!id) throw new GbpError('not-found', tag ? `${machine} @${tag}` : machine, tag ? `${machine} has no tag '${tag}'` : `${machine} has no published build yet (gbp publish)`);
+  const build = await requireBuild(store, machine, id);
+  return { machine, tag: tag ?? null, build: id, name: tag ? `${machine}-${tag}` : machine, binrepos: binreposConf(site, build, tag), repos: reposConf(site, build, tag) };
+}
