@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { decodeTree } from '../../src/build/tree-manifest.js';
 
 export interface Measure {
   seconds: number;
@@ -36,10 +36,12 @@ async function freePort(): Promise<number> {
 
 /** Files whose content differs between two stored tree manifests, and their bytes in the new one. */
 function changedBytes(store: string, a: string, b: string): { files: number; bytes: number } {
-  const read = (sha: string) => {
-    const rows = gunzipSync(readFileSync(join(store, 'trees', sha.slice(0, 2), `${sha}.json.gz`))).toString('utf8').trim().split('\n').slice(1);
-    return new Map(rows.map((l) => JSON.parse(l)).filter((r) => r[1] === 'f').map((r) => [r[0] as string, { sha: r[5] as string, size: r[4] as number }]));
-  };
+  const read = (sha: string) =>
+    new Map(
+      decodeTree(readFileSync(join(store, 'trees', sha.slice(0, 2), `${sha}.json.gz`)))
+        .filter((e) => e.type === 'f')
+        .map((e) => [e.path, { sha: e.sha256, size: e.size }]),
+    );
   const before = read(a);
   let files = 0;
   let bytes = 0;

@@ -7,17 +7,16 @@
  * reported (pull the build again to restore them).
  */
 import { createHash } from 'node:crypto';
-import { renderIndex } from '../binpkg/index-render.js';
-import { timestampOf } from '../binpkg/index-render.js';
-import type { PackageRecord } from '../build/build-manifest.js';
+import { renderIndex, timestampOf } from '../binpkg/index-render.js';
+import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
 import { writeBuildIndex } from '../build/commit.js';
-import { loadBuild } from '../build/known-content.js';
 import { decodeTree } from '../build/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { listMachines, readState } from './machine-state.js';
-import { gzText, refreshMachineViews } from './views.js';
+import type { MachineState } from './machine-state.js';
+import { recordedBuilds, type RecordedBuild } from './recorded-builds.js';
+import { refreshMachineViews, servesIndex } from './views.js';
 
 export interface Problem {
   key: string;
@@ -75,14 +74,10 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     }
   }
 
-  // trees, and the files they point at
-  const liveTrees = new Set<string>();
-  for (const machine of await listMachines(store)) {
-    for (const b of (await readState(store, machine))?.builds ?? []) {
-      const build = await loadBuild(store, machine, b.id);
-      if (build) for (const ref of Object.values(build.trees)) liveTrees.add(ref.manifest);
-    }
-  }
+  // trees, and the files they point at (only live trees' files: a dead tree's packs may be gone)
+  const recorded: RecordedBuild[] = [];
+  for await (const r of recordedBuilds(store)) recorded.push(r);
+  const liveTrees = new Set(recorded.flatMap((r) => Object.values(r.build?.trees ?? {}).map((t) => t.manifest)));
   for await (const key of store.list('trees/')) {
     report.checked.trees++;
     say(`trees ${report.checked.trees}, tree files ${report.checked.files}`);
@@ -112,38 +107,39 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     }
   }
 
-  // builds and views
-  for (const machine of await listMachines(store)) {
-    const state = await readState(store, machine);
-    if (!state) continue;
-    for (const b of state.builds) {
-      report.checked.builds++;
-      say(`builds ${report.checked.builds}`);
-      const build = await loadBuild(store, machine, b.id);
-      if (!build) {
-        problem(keys.buildJson(machine, b.id), 'listed in state.json but missing');
-        continue;
-      }
-      for (const p of build.binpkgs.packages) if (!blobDirs.has(p.sha256)) problem(keys.blobMeta(p.sha256), `missing, but build ${machine} ${b.id} lists ${p.stanza.CPV}`);
-      for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) problem(keys.tree(ref.manifest), `missing, but build ${machine} ${b.id} uses it`);
-      const dir = keys.buildBinpkgs(machine, b.id);
-      const want = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created).text;
-      if ((await store.get(`${dir}Packages`))?.toString('utf8') !== want || (await gzText(store, `${dir}Packages.gz`)) !== want) {
-        if (opts.repair) await writeBuildIndex(store, site, build);
-        problem(`${dir}Packages`, "differs from build.json (or is missing)", opts.repair);
-      }
+  // builds
+  const states = new Map<string, MachineState>();
+  const builds = new Map<string, BuildManifest>();
+  for (const { machine, state, id, build } of recorded) {
+    states.set(machine, state);
+    report.checked.builds++;
+    say(`builds ${report.checked.builds}`);
+    if (!build) {
+      problem(keys.buildJson(machine, id), 'listed in state.json but missing');
+      continue;
     }
+    builds.set(`${machine} ${id}`, build);
+    for (const p of build.binpkgs.packages) if (!blobDirs.has(p.sha256)) problem(keys.blobMeta(p.sha256), `missing, but build ${machine} ${id} lists ${p.stanza.CPV}`);
+    for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) problem(keys.tree(ref.manifest), `missing, but build ${machine} ${id} uses it`);
+    const dir = keys.buildBinpkgs(machine, id);
+    if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created).text))) {
+      if (opts.repair) await writeBuildIndex(store, site, build);
+      problem(`${dir}Packages`, 'differs from build.json (or is missing)', opts.repair);
+    }
+  }
+
+  // published and tag views
+  for (const [machine, state] of states) {
     const views: [string, string][] = [];
     if (state.published) views.push([keys.machineBinpkgs(machine), state.published]);
     for (const [tag, id] of Object.entries(state.tags)) views.push([keys.tagBinpkgs(machine, tag), id]);
     let stale = false;
     for (const [dir, id] of views) {
       report.checked.views++;
-      const build = await loadBuild(store, machine, id);
-      const have = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
+      const build = builds.get(`${machine} ${id}`);
       if (!build) continue;
-      const want = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestampOf(have)).text;
-      if (have !== want || (await gzText(store, `${dir}Packages.gz`)) !== want) {
+      const have = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
+      if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestampOf(have)).text))) {
         stale = true;
         problem(`${dir}Packages`, `does not serve build ${id} as state.json says`, opts.repair);
       }

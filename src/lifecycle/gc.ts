@@ -7,11 +7,10 @@
  * any of its files is used.
  */
 import { GbpError } from '../errors.js';
-import { loadBuild } from '../build/known-content.js';
 import { forEachTreeEntry } from '../build/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { listMachines, readState } from './machine-state.js';
+import { recordedBuilds } from './recorded-builds.js';
 
 export interface GcPlan {
   /** Object groups to delete: a blob directory, a tree, a pack, a build directory. */
@@ -39,21 +38,17 @@ export async function planGc(store: Store, graceSeconds: number, now: number, on
   }
 
   const live = new Set<string>();
-  for (const machine of await listMachines(store)) {
-    const state = await readState(store, machine);
-    for (const b of state?.builds ?? []) {
-      live.add(`build:${machine}/${b.id}`);
-      onProgress(`marking ${machine} ${b.id} (${live.size} objects in use so far)`);
-      const build = await loadBuild(store, machine, b.id);
-      if (!build) continue;
-      for (const p of build.binpkgs.packages) live.add(`blob:${p.sha256}`);
-      for (const ref of Object.values(build.trees)) {
-        const treeKey = keys.tree(ref.manifest);
-        if (live.has(`tree:${treeKey}`)) continue;
-        live.add(`tree:${treeKey}`);
-        const data = await store.get(treeKey);
-        if (data) forEachTreeEntry(data, (e) => e.pack && live.add(`pack:${keys.pack(e.pack)}`));
-      }
+  for await (const { machine, id, build } of recordedBuilds(store)) {
+    live.add(`build:${machine}/${id}`);
+    onProgress(`marking ${machine} ${id} (${live.size} objects in use so far)`);
+    if (!build) continue;
+    for (const p of build.binpkgs.packages) live.add(`blob:${p.sha256}`);
+    for (const ref of Object.values(build.trees)) {
+      const treeKey = keys.tree(ref.manifest);
+      if (live.has(`tree:${treeKey}`)) continue;
+      live.add(`tree:${treeKey}`);
+      const data = await store.get(treeKey);
+      if (data) forEachTreeEntry(data, (e) => e.pack && live.add(`pack:${keys.pack(e.pack)}`));
     }
   }
 

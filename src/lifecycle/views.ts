@@ -25,7 +25,7 @@ export async function writeIndexView(store: Store, site: SiteSettings, dir: stri
   const previous = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
   const previousTs = timestampOf(previous);
   // unchanged only when both files already serve it: a publish killed between the two leaves them apart
-  if (previous && renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text === previous && (await gzText(store, `${dir}Packages.gz`)) === previous) {
+  if (previous && (await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text))) {
     return false;
   }
   const timestamp = Math.max(Math.floor(Date.now() / 1000), previousTs + CLIENT_SLACK_SECONDS + 1);
@@ -47,7 +47,12 @@ async function writeClientConfig(store: Store, site: SiteSettings, dir: string, 
   }
 }
 
-export async function gzText(store: Store, key: string): Promise<string | null> {
+/** Whether both Packages and Packages.gz in `dir` hold exactly `text`. */
+export async function servesIndex(store: Store, dir: string, text: string): Promise<boolean> {
+  return (await store.get(`${dir}Packages`))?.toString('utf8') === text && (await gzText(store, `${dir}Packages.gz`)) === text;
+}
+
+async function gzText(store: Store, key: string): Promise<string | null> {
   const gz = await store.get(key);
   if (!gz) return null;
   try {
