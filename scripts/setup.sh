@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs what gbp and its tests need on a Debian machine, then builds the project.
+# Installs what gbp needs on a Debian machine, then builds the project. With --for-tests, also
+# what the test suite and benchmarks run against: a real S3 server (Ceph's radosgw, monitor and
+# OSD; scripts/rgw.sh runs them) and rclone, the benchmark's reference uploader.
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for_tests=0
+[[ "${1:-}" == --for-tests ]] && for_tests=1
 
 # Debian packages: the decompressors for .tar.zst/.tar.xz/.tar.bz2 archives and packages, rsync
 # (the exporter's tests run a real daemon and client),
@@ -12,6 +16,12 @@ for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync /usr/bin/time:time; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+if ((for_tests)); then
+  for pair in radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common rclone:rclone; do
+    cmd=${pair%%:*} pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+  done
+fi
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq

@@ -3,7 +3,18 @@
 # taken from vitest's own JSON report, and exits non-zero unless every test passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
+bash scripts/setup.sh --for-tests || exit 1
+
+# The S3 tests' server: a throw-away Ceph RGW on free loopback ports, stopped by PID on exit.
+if [[ -z "${GBP_TEST_RGW_ENV:-}" ]]; then
+  export RGW_DIR; RGW_DIR=$(mktemp -d /tmp/gbp-test-rgw.XXXXXX)
+  free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+  export RGW_PORT; RGW_PORT=$(free_port)
+  export RGW_MON_PORT; RGW_MON_PORT=$(free_port)
+  trap 'bash scripts/rgw.sh stop' EXIT
+  bash scripts/rgw.sh start || exit 1
+  export GBP_TEST_RGW_ENV="$RGW_DIR/env"
+fi
 report=$(mktemp)
 npx vitest run --reporter=default --reporter=json --outputFile="$report"
 status=$?

@@ -33,6 +33,8 @@ export interface MemberSink {
 export interface StagedBlob {
   file: string;
   record: PackageRecord;
+  /** Files already in the blob's directory: a pull that died before recording it uploaded them. */
+  storedNames: Set<string>;
 }
 
 interface Received {
@@ -132,7 +134,10 @@ export class BinpkgIntake {
           this.receive(relPath, { member, mtime, record: { ...already.record, origin: relPath }, known: false });
           return;
         }
-        const existing = readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256);
+        // One listing of the blob's directory tells whether it is stored (meta.json), or was
+        // uploaded by a pull that died before recording it (the file alone): then it is not sent again.
+        const present = await this.listBlobDir(sha256);
+        const existing = present.has('meta.json') ? readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256) : null;
         if (existing) {
           unlinkSync(file);
           this.receive(relPath, { member, mtime, record: { ...existing, origin: relPath }, known: false });
@@ -161,11 +166,18 @@ export class BinpkgIntake {
           stanza,
           description: meta.values.DESCRIPTION?.trim() || undefined,
         };
-        const staged = { file, record };
+        const staged: StagedBlob = { file, record, storedNames: present };
         this.stagedBySha.set(sha256, staged);
         this.receive(relPath, { member, mtime, staged, record, known: false });
       },
     };
+  }
+
+  private async listBlobDir(sha256: string): Promise<Set<string>> {
+    const dir = keys.blobMeta(sha256).slice(0, -'meta.json'.length);
+    const names = new Set<string>();
+    for await (const key of this.store.list(dir)) names.add(key.slice(dir.length));
+    return names;
   }
 
   private receive(relPath: string, r: Received): void {

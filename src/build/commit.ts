@@ -3,6 +3,7 @@
  * object that is not yet durably stored):
  *   blobs, packs | barrier | blob meta.json, tree manifests | barrier | build.json
  *   → the build's Packages → the machine's state (compare-and-swap)
+ * Old objects the build reuses are leased for the moment it is recorded (lifecycle/in-flight.ts).
  * A blob's meta.json is what tells later pulls the blob is there, so it is written only once the
  * blob is durable; the barriers batch the flushes (one per phase, not one per object).
  * build.json is created only if absent: of two pulls of the same id exactly one records it, and
@@ -15,6 +16,7 @@ import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { updateState } from '../lifecycle/machine-state.js';
+import { leaseReusedObjects } from '../lifecycle/in-flight.js';
 import { forEachLimit } from '../util/pool.js';
 import { BUILD_FORMAT, parseBuildManifest, type BuildManifest, type TreeRef } from './build-manifest.js';
 import type { IngestResult } from './ingest.js';
@@ -36,15 +38,24 @@ export async function commitBuild(
   parent: string | null,
   ingest: IngestResult,
   created: number,
+  /** When the pull began reading what it reuses (unix seconds): gc sweeps since then are checked. */
+  started: number,
 ): Promise<CommitResult> {
   const deferred = { immutable: true, deferSync: true };
-  await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ file, record }) => {
+  // What a pull that died uploaded is not sent again: blobs the intake found in their directory,
+  // and packs (named by their content) found here, one existence check per new pack.
+  const alreadyStored: string[] = [];
+  await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ file, record, storedNames }) => {
     const name = record.stanza.PATH.split('/').pop()!;
-    await store.putFile(keys.blob(record.sha256, name), file, { ...deferred, contentType: 'application/x-tar' });
+    const key = keys.blob(record.sha256, name);
+    if (storedNames.has(name) && (await store.stat(key))?.size === record.size) return void alreadyStored.push(key);
+    await store.putFile(key, file, { ...deferred, contentType: 'application/x-tar' });
   });
-  await forEachLimit(ingest.packs, PARALLEL_PUTS, (pack) =>
-    store.putFile(keys.pack(pack.id), pack.path, { ...deferred, contentType: 'application/octet-stream' }),
-  );
+  await forEachLimit(ingest.packs, PARALLEL_PUTS, async (pack) => {
+    const stored = await store.stat(keys.pack(pack.id));
+    if (stored?.size === pack.size) return void alreadyStored.push(keys.pack(pack.id));
+    await store.putFile(keys.pack(pack.id), pack.path, { ...deferred, contentType: 'application/octet-stream' });
+  });
   await store.barrier();
 
   await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ record }) => {
@@ -52,7 +63,7 @@ export async function commitBuild(
     await store.putIfAbsent(keys.blobMeta(record.sha256), `${JSON.stringify(meta)}\n`, { ...deferred, contentType: 'application/json' });
   });
   const trees: Record<string, TreeRef> = {};
-  const reused = new Set<string>();
+  const reused = new Set<string>(alreadyStored);
   const written = new Set(ingest.packs.map((p) => p.id));
   for (const [name, entries] of [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const { data, sha256 } = encodeTree(entries);
@@ -62,15 +73,9 @@ export async function commitBuild(
     for (const e of files) if (e.pack && !written.has(e.pack)) reused.add(keys.pack(e.pack));
   }
   await store.barrier();
-  // Objects this build shares with older ones: fresh mtimes keep a concurrent gc off them (invariant 6).
+  // Objects this build shares with older ones: a lease keeps a concurrent gc off them (invariant 6).
   const fresh = new Set(ingest.newBlobs.map((b) => b.record.sha256));
   for (const p of ingest.packages) if (!fresh.has(p.sha256)) reused.add(keys.blobMeta(p.sha256));
-  await forEachLimit([...reused], PARALLEL_PUTS, async (key) => {
-    if (!(await store.touch(key))) {
-      throw new GbpError('conflict', key, 'a concurrent gc removed this object while this pull was reusing it; nothing was recorded, run the pull again');
-    }
-  });
-
   const manifest: BuildManifest = {
     format: BUILD_FORMAT,
     machine,
@@ -82,14 +87,24 @@ export async function commitBuild(
     trees,
     warnings: ingest.warnings,
   };
-  const buildKey = keys.buildJson(machine, id);
+  const lease = await leaseReusedObjects(store, `${machine}-${id}`, started, [...reused]);
+  try {
+    return await recordCommit(store, site, manifest);
+  } finally {
+    await lease.release();
+  }
+}
+
+/** build.json (create-if-absent), then the build's index, then the machine's state. */
+async function recordCommit(store: Store, site: SiteSettings, manifest: BuildManifest): Promise<CommitResult> {
+  const buildKey = keys.buildJson(manifest.machine, manifest.id);
   const created1 = await store.putIfAbsent(buildKey, `${JSON.stringify(manifest, null, 1)}\n`, {
     immutable: true,
     contentType: 'application/json',
   });
   if (!created1) {
     const existing = parseBuildManifest((await store.get(buildKey))!, buildKey);
-    assertSameArchive(existing, ingest.archive.sha256);
+    assertSameArchive(existing, manifest.archive.sha256);
     await completeBuild(store, site, existing);
     return { manifest: existing, existed: true };
   }

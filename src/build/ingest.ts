@@ -246,12 +246,14 @@ export async function ingestArchive(
     sink.finish();
     const { header, packages, newBlobs } = binpkgs.finish();
     const packList = packs.finish();
+    const treeResult = trees.result();
+    renamePacks(treeResult, packList);
     for (const k of CLIENT_ONLY_HEADER_KEYS) delete header[k];
     return {
       archive: { source: source.label, sha256: rawHash.digest('hex'), bytes: rawBytes, tarBytes: reader.position, compression },
       header,
       packages,
-      trees: trees.result(),
+      trees: treeResult,
       newBlobs,
       packs: packList,
       warnings: binpkgs.warnings,
@@ -260,5 +262,16 @@ export async function ingestArchive(
   } catch (err) {
     packs.abort();
     throw err;
+  }
+}
+
+/** Points tree entries at the packs' final, content-derived names (pack-writer.ts). */
+function renamePacks(trees: Map<string, TreeEntry[]>, packs: SealedPack[]): void {
+  const final = new Map(packs.map((p) => [p.tempId, p.id]));
+  for (const entries of trees.values()) {
+    for (const e of entries) {
+      const id = e.pack && final.get(e.pack);
+      if (id) e.pack = id;
+    }
   }
 }

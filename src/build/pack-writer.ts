@@ -2,19 +2,26 @@
  * Packs many small tree files into a few large files, so a 124k-file repository costs a few dozen
  * writes (and, on object storage, a few dozen uploads) instead of 124k. A pack is the raw
  * concatenation of contents; tree manifests say which pack and offset hold each file, and each
- * file's SHA-256 verifies it on read. Packs are named by a random id: contents are verified one by
- * one, and a streamed large file that turns out to be known is rolled back, so a pack's bytes are
- * not final until sealed.
+ * file's SHA-256 verifies it on read.
+ *
+ * A pack is named by its content: the hash of the SHA-256s of the files in it, in order (they
+ * determine its bytes). So a pull re-run after a crash packs the same new files into packs of the
+ * same names and skips the ones already uploaded. While open, a pack has a temporary id (a
+ * streamed large file that turns out to be known is rolled back, so bytes are not final until
+ * sealed); `finish()` returns the renaming, and callers rewrite their locations with it.
  *
  * Writes are synchronous on purpose: they go to the page cache of a staging directory, and the
  * decompressor runs on another thread meanwhile; async writes would only add queueing.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface SealedPack {
+  /** The content-derived name. */
   id: string;
+  /** The name locations used while the pack was open. */
+  tempId: string;
   path: string;
   size: number;
 }
@@ -29,6 +36,7 @@ export class PackWriter {
   private id = '';
   private offset = 0;
   private streamStart = -1;
+  private naming: Hash | null = null;
   readonly sealed: SealedPack[] = [];
 
   constructor(
@@ -37,10 +45,11 @@ export class PackWriter {
   ) {}
 
   /** Appends a whole content and returns where it is. */
-  append(data: Buffer): PackLocation {
+  append(data: Buffer, sha256: string): PackLocation {
     this.ensureOpen();
     const at = { pack: this.id, offset: this.offset };
     this.writeAll(data);
+    this.naming!.update(sha256);
     this.maybeSeal();
     return at;
   }
@@ -56,7 +65,8 @@ export class PackWriter {
     this.writeAll(data);
   }
 
-  endStream(): void {
+  endStream(sha256: string): void {
+    this.naming!.update(sha256);
     this.streamStart = -1;
     this.maybeSeal();
   }
@@ -85,6 +95,7 @@ export class PackWriter {
     this.id = randomBytes(16).toString('hex');
     this.fd = openSync(join(this.dir, `${this.id}.pack`), 'wx');
     this.offset = 0;
+    this.naming = createHash('sha256');
   }
 
   private writeAll(data: Buffer): void {
@@ -101,6 +112,7 @@ export class PackWriter {
     if (this.fd < 0) return;
     closeSync(this.fd);
     this.fd = -1;
-    if (this.offset > 0) this.sealed.push({ id: this.id, path: join(this.dir, `${this.id}.pack`), size: this.offset });
+    const id = this.naming!.digest('hex').slice(0, 32);
+    if (this.offset > 0) this.sealed.push({ id, tempId: this.id, path: join(this.dir, `${this.id}.pack`), size: this.offset });
   }
 }

@@ -106,7 +106,7 @@ export class TreeIntake {
         let loc = this.locate(sha256);
         if (loc) this.packs.rollback();
         else {
-          this.packs.endStream();
+          this.packs.endStream(sha256);
           loc = { pack: start.pack, offset: start.offset, size };
           this.added.set(sha256, loc);
           this.stats.newFiles++;
@@ -122,7 +122,7 @@ export class TreeIntake {
   }
 
   private store(sha256: string, data: Buffer): KnownLocation {
-    const loc = { ...this.packs.append(data), size: data.length };
+    const loc = { ...this.packs.append(data, sha256), size: data.length };
     this.added.set(sha256, loc);
     this.stats.newFiles++;
     this.stats.newBytes += data.length;

@@ -31,6 +31,9 @@ interface GlobalOptions {
   store?: string;
   baseUrl?: string;
   rsyncUrl?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3VirtualHosted?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -42,7 +45,10 @@ program
     'Gentoo Build Publisher: turn CI build archives into binary package hosts that\n' +
       'emerge --getbinpkg can use, with every build kept, browsable, and publishable.',
   )
-  .option('--store <dir>', `the store (env GBP_STORE; default ./${DEFAULT_STORE_DIR})`)
+  .option('--store <dir|s3-url>', `the store: a directory or s3://<bucket>/<prefix> (env GBP_STORE; default ./${DEFAULT_STORE_DIR})`)
+  .option('--s3-endpoint <url>', 'S3 endpoint for s3:// stores (env GBP_S3_ENDPOINT or AWS_ENDPOINT_URL; default AWS)')
+  .option('--s3-region <region>', 'S3 region (env GBP_S3_REGION or AWS_REGION; default us-east-1)')
+  .option('--s3-virtual-hosted', 'virtual-hosted bucket addressing (default: path-style when an endpoint is set)')
   .option('--base-url <url>', 'public URL the store is served at; remembered in site.json (env GBP_BASE_URL)')
   .option('--rsync-url <url>', 'rsync://host[:port] the export is served at (default: the base URL host); remembered')
   .option('--json', 'print one JSON document on stdout instead of text')
@@ -60,6 +66,9 @@ Example:
   );
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+/** The store named by the global options (credentials come from the standard AWS environment). */
+const openGlobalStore = (g: GlobalOptions) =>
+  openStore(g.store, { endpoint: g.s3Endpoint, region: g.s3Region, pathStyle: g.s3VirtualHosted ? false : undefined });
 const print = (text: string): void => void process.stdout.write(`${text}\n`);
 const printJson = (data: unknown): void => void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 
@@ -83,7 +92,7 @@ archive under an existing id is refused (exit 4).`,
   )
   .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const reporter = pullProgress(!g.json && !g.quiet);
     const r = await pull(store, site, {
@@ -119,7 +128,7 @@ program
   .argument('<build>', 'build id, @@ (latest), @tag, or an offset such as @-1')
   .action(async (machine: string, ref: string) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const r = await publish(store, site, machine, ref);
     if (g.json) return printJson(r);
@@ -136,7 +145,7 @@ program
   .argument('[machine]')
   .action(async (machine?: string) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     if (!machine) {
       const rows = await listAll(store);
       if (g.json) return printJson(rows);
@@ -166,7 +175,7 @@ program
   .argument('<build>', 'build id, @ (published), @@ (latest), @tag, or an offset such as @-1')
   .action(async (machine: string, ref: string) => {
     const g = globals();
-    const { build, summary } = await showBuild(openStore(g.store), machine, ref);
+    const { build, summary } = await showBuild(openGlobalStore(g), machine, ref);
     if (g.json) return printJson({ ...summary, build });
     const pk = build.binpkgs.packages;
     print(`${machine} ${build.id}${summary.published ? '  (published)' : ''}${summary.tags.length ? `  ${summary.tags.map((t) => `@${t}`).join(' ')}` : ''}`);
@@ -194,7 +203,7 @@ program
   .option('--remove', 'remove the tag: gbp tag <machine> <tag> --remove')
   .action(async (machine: string, a: string, b: string | undefined, o: { remove?: boolean }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     if (o.remove) {
       if (b) throw new GbpError('usage', 'tag', 'with --remove give only the machine and the tag');
@@ -215,7 +224,7 @@ program
   .option('--release', 'no longer keep it')
   .action(async (machine: string, ref: string, o: { release?: boolean }) => {
     const g = globals();
-    const r = await keepBuild(openStore(g.store), machine, ref, !!o.release);
+    const r = await keepBuild(openGlobalStore(g), machine, ref, !!o.release);
     if (g.json) return printJson(r);
     print(`${machine} ${r.id}: ${o.release ? 'released' : 'kept'}${r.changed ? '' : ' already'}`);
   });
@@ -229,7 +238,7 @@ program
   .option('--delete', 'remove the note')
   .action(async (machine: string, ref: string, text: string | undefined, o: { delete?: boolean }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const note = o.delete ? null : await readNoteText(text);
     const r = await noteBuild(store, machine, ref, note);
     if (g.json) return printJson(r);
@@ -244,7 +253,7 @@ program
   .argument('<to>', 'build reference (e.g. @)')
   .action(async (machine: string, from: string, to: string) => {
     const g = globals();
-    const d = await diff(openStore(g.store), machine, from, to);
+    const d = await diff(openGlobalStore(g), machine, from, to);
     if (g.json) return printJson(d);
     const mark: Record<string, string> = { added: '+', removed: '-', upgraded: '↑', downgraded: '↓', rebuilt: '~' };
     print(`${machine} ${d.from} → ${d.to}`);
@@ -274,7 +283,7 @@ program
   .argument('<package>', 'category/name or name')
   .action(async (machine: string, pkg: string) => {
     const g = globals();
-    const entries = await packageLog(openStore(g.store), machine, pkg);
+    const entries = await packageLog(openGlobalStore(g), machine, pkg);
     if (g.json) return printJson(entries);
     if (!entries.length) return print(`${pkg} did not change in any build of ${machine}`);
     print(
@@ -302,7 +311,7 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
   )
   .action(async (machines: string[], o: { dryRun?: boolean; keepLast?: number; maxAge?: number }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const plans = await planPurge(store, machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, Math.floor(Date.now() / 1000));
     if (!o.dryRun) await applyPurge(store, plans);
     if (g.json) return printJson({ dryRun: !!o.dryRun, machines: plans });
@@ -320,7 +329,7 @@ program
   .option('--force', `delete even when that is more than half of the store`)
   .action(async (o: { dryRun?: boolean; grace: number; force?: boolean }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const now = () => Math.floor(Date.now() / 1000);
     const line = progress(!g.json && !g.quiet);
     const plan = await planGc(store, o.grace, now(), (t) => line.update(`gc: ${t}`)).finally(() => line.done());
@@ -338,7 +347,7 @@ program
   .option('--quick', 'skip reading content (sizes and references only)')
   .action(async (o: { repair?: boolean; quick?: boolean }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const line = progress(!g.json && !g.quiet);
     const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
@@ -359,7 +368,7 @@ program
   .option('--tag <tag>', 'the configuration for a tagged build instead')
   .action(async (machine: string, o: { tag?: string }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const r = await clientConfig(store, site, machine, o.tag);
     if (g.json) return printJson(r);
@@ -381,7 +390,7 @@ For a larger site, serve the same directory with nginx or the bucket through a C
   )
   .action(async (o: { port: number; bind: string; workers: number }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     if (!(store instanceof FsStore)) throw new GbpError('usage', '--store', 'gbp serve serves a local store directory');
     if (cluster.isPrimary && o.workers > 1 && o.port !== 0) {
       // Each worker serves on the shared port; the primary only keeps them running.
@@ -443,7 +452,7 @@ clients' rsync (size + mtime, no checksums) transfers only what changed.`,
   )
   .action(async (o: { dest: string; watch?: boolean; interval: number; grace: number }) => {
     const g = globals();
-    const store = openStore(g.store);
+    const store = openGlobalStore(g);
     const report = (r: ExportResult) => {
       if (g.json) return printJson(r);
       const changed = r.targets.filter((t) => t.status !== 'unchanged');

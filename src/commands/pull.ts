@@ -71,6 +71,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
     await completeBuild(store, site, existing);
     result = base(opts, 'unchanged', { source: source.label, sha256, bytes, compression: existing.archive.compression });
   } else {
+    const started = Math.floor(Date.now() / 1000);
     const known = await loadKnownContent(store, opts.machine);
     const staging = await store.createStaging();
     try {
@@ -80,7 +81,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
       });
       await saveSite(store, site);
       opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
-      const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000));
+      const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started);
       const { trees, binpkgs } = ingest.stats;
       result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
       result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };

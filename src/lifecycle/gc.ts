@@ -1,15 +1,16 @@
 /**
  * Garbage collection by mark and sweep (invariant 6). Mark: every build of every machine's state,
  * its packages' blobs, its tree manifests and the packs they point into. Sweep: blobs, trees,
- * packs and build directories nobody marks, but only those untouched for the grace period, so an
- * in-flight publish (which touches what it reuses) or a client holding yesterday's index never
- * meets a 404. Each object's age is checked again just before it goes. A pack stays whole while
+ * packs and build directories nobody marks, but only those older than the grace period and not
+ * leased by a pull in flight (in-flight.ts), so a publish or a client holding yesterday's index
+ * never meets a 404. Each object's age is checked again just before it goes. A pack stays whole while
  * any of its files is used.
  */
 import { GbpError } from '../errors.js';
 import { forEachTreeEntry } from '../build/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
+import { leasedKeys, SweepMarkerHandle } from './in-flight.js';
 import { recordedBuilds } from './recorded-builds.js';
 
 export interface GcPlan {
@@ -69,6 +70,14 @@ export async function planGc(store: Store, graceSeconds: number, now: number, on
 /** Refuses to delete more than this share of the store unless forced: a broken state file must not empty it. */
 export const GC_GUARD = 0.5;
 
+/** The gc group an object belongs to (a blob's file and meta.json are one group). */
+function groupOf(key: string): string {
+  if (key.startsWith('blobs/')) return `blob:${key.split('/')[2]}`;
+  if (key.startsWith('trees/')) return `tree:${key}`;
+  if (key.startsWith('packs/')) return `pack:${key}`;
+  return key;
+}
+
 export async function applyGc(store: Store, plan: GcPlan, graceSeconds: number, now: () => number, force: boolean): Promise<number> {
   if (!force && plan.total >= 10 && plan.garbage.length > plan.total * GC_GUARD) {
     throw new GbpError(
@@ -77,8 +86,13 @@ export async function applyGc(store: Store, plan: GcPlan, graceSeconds: number, 
       `would delete ${plan.garbage.length} of ${plan.total} objects (more than ${GC_GUARD * 100} %); check the machines' state, then run with --force`,
     );
   }
+  // The marker before reading the leases: a pull either is seen here or sees this sweep (in-flight.ts).
+  const sweep = await SweepMarkerHandle.begin(store);
+  const leased = new Set([...(await leasedKeys(store))].map(groupOf));
   let deleted = 0;
   for (const g of plan.garbage) {
+    if (leased.has(groupOf(g.keys[0]))) continue; // a pull in flight is about to reference it
+    await sweep.beat();
     const stats = await Promise.all(g.keys.map((k) => store.stat(k)));
     if (stats.some((s) => s && now() - s.mtime < graceSeconds)) continue; // used again meanwhile
     // the marker first: a blob without meta.json is not trusted by pulls
@@ -86,5 +100,6 @@ export async function applyGc(store: Store, plan: GcPlan, graceSeconds: number, 
     for (const key of ordered) await store.delete(key);
     deleted++;
   }
+  await sweep.finish();
   return deleted;
 }

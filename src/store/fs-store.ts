@@ -89,16 +89,6 @@ export class FsStore implements Store {
     }
   }
 
-  async touch(key: string): Promise<boolean> {
-    const now = new Date();
-    try {
-      await fs.utimes(this.path(key), now, now);
-      return true;
-    } catch (err) {
-      return (await missing(err, key)) ?? false;
-    }
-  }
-
   async put(key: string, data: Buffer | string, options: PutOptions = {}): Promise<void> {
     const tmp = await this.writeTemp(data, options);
     await this.placeFile(tmp, key, 'replace', options);

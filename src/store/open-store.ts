@@ -1,15 +1,29 @@
-/** Turns a `--store` value into a Store: a directory path (the embedded default). */
+/**
+ * Turns a `--store` value into a Store: a directory path (the embedded default) or
+ * `s3://<bucket>/<prefix>` (settings from flags, then GBP_S3_* and the standard AWS environment).
+ */
 import { resolve } from 'node:path';
 import { GbpError } from '../errors.js';
 import { FsStore } from './fs-store.js';
+import { createS3Client, parseS3Url, s3SettingsFromEnv, type S3Settings } from './s3-config.js';
+import { S3Store } from './s3-store.js';
 import type { Store } from './store.js';
 
 export const DEFAULT_STORE_DIR = 'gbp-store';
 
-export function openStore(spec: string | undefined): Store {
+export function openStore(spec: string | undefined, s3: S3Settings = {}): Store {
   const value = spec || process.env.GBP_STORE || DEFAULT_STORE_DIR;
+  if (value.startsWith('s3://')) {
+    const { bucket, prefix } = parseS3Url(value);
+    const settings = { ...s3SettingsFromEnv(), ...definedOnly(s3) };
+    return new S3Store({ client: createS3Client(settings), bucket, prefix, maxInFlight: settings.maxInFlight });
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    throw new GbpError('usage', value, 'only local directory stores are supported by this version');
+    throw new GbpError('usage', value, 'a store is a directory path or s3://<bucket>/<prefix>');
   }
   return new FsStore(resolve(value));
+}
+
+function definedOnly(s: S3Settings): S3Settings {
+  return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) as S3Settings;
 }

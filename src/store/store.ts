@@ -42,12 +42,6 @@ export interface Store {
   exists(key: string): Promise<boolean>;
   /** Size and modification time (unix seconds), or null when absent. */
   stat(key: string): Promise<{ size: number; mtime: number } | null>;
-  /**
-   * Marks an object as just used, so gc's grace period protects it: a pull that references an
-   * object it did not write touches it before recording the build (invariant 6). Returns false
-   * when the object is gone.
-   */
-  touch(key: string): Promise<boolean>;
   put(key: string, data: Buffer | string, options?: PutOptions): Promise<void>;
   /** Moves a staged file (from `stagingDir`) into the store; the staged file is consumed. */
   putFile(key: string, localPath: string, options?: PutOptions): Promise<void>;

@@ -1,0 +1,135 @@
+/**
+ * How a pull and a concurrent gc stay out of each other's way (invariant 6) without the pull
+ * touching every object it reuses, which on a bucket would cost a request per package and pack
+ * on every build, changed or not.
+ *
+ * - A pull writes a lease naming the old objects it is about to reference, then lists the gc
+ *   sweep markers. Only if a sweep ran while the pull was working (or is running) does it check
+ *   that each reused object still exists, refusing with nothing recorded if one is gone.
+ * - A gc sweep writes its marker first, then reads the pull leases and spares what they name,
+ *   then deletes.
+ * With strongly consistent reads (a local disk; S3 since 2020), one of the two always sees the
+ * other: if the pull's lease was written before gc read the leases, gc spares its objects;
+ * otherwise gc's marker was written before the pull listed the markers, and the pull checks.
+ * Both records are single small objects; a pull pays one PUT, one LIST and one DELETE.
+ */
+import { randomBytes } from 'node:crypto';
+import { GbpError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { forEachLimit } from '../util/pool.js';
+
+const PULLS = 'leases/pulls/';
+const SWEEPS = 'leases/gc/';
+/** A pull's lease is written just before it records its build; one older than this is a dead pull's. */
+const PULL_LEASE_TTL_S = 3600;
+/** A running sweep renews its marker this often; one silent for longer has died. */
+export const SWEEP_HEARTBEAT_S = 60;
+/** Tolerated clock difference between the hosts of a pull and a gc. */
+const CLOCK_SKEW_S = 300;
+/** Finished sweep markers are kept this long, for pulls that started before they ended. */
+const SWEEP_MARKER_KEEP_S = 86400;
+
+interface SweepMarker {
+  started: number;
+  heartbeat: number;
+  finished: number | null;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Protects the objects a pull reuses until `release()`; throws a conflict if gc already took one. */
+export async function leaseReusedObjects(store: Store, label: string, started: number, reused: string[]): Promise<{ release(): Promise<void> }> {
+  const key = `${PULLS}${label}-${randomBytes(6).toString('hex')}.json`;
+  await store.put(key, `${JSON.stringify({ started, written: now(), keys: reused })}\n`, { contentType: 'application/json' });
+  const release = () => store.delete(key);
+  try {
+    if (await sweepOverlapped(store, started)) {
+      await forEachLimit(reused, 16, async (k) => {
+        if (!(await store.exists(k))) {
+          throw new GbpError('conflict', k, 'a concurrent gc removed this object while this pull was reusing it; nothing was recorded, run the pull again');
+        }
+      });
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return { release };
+}
+
+async function sweepOverlapped(store: Store, started: number): Promise<boolean> {
+  for await (const key of store.list(SWEEPS)) {
+    const m = await readJson<SweepMarker>(store, key);
+    if (!m) continue;
+    const lastActive = m.finished ?? m.heartbeat + SWEEP_HEARTBEAT_S;
+    const running = m.finished === null && now() - m.heartbeat < 5 * SWEEP_HEARTBEAT_S;
+    if (running || lastActive >= started - CLOCK_SKEW_S) return true;
+  }
+  return false;
+}
+
+/** A gc sweep's marker: begun before it reads the leases, renewed while it deletes, finished at the end. */
+export class SweepMarkerHandle {
+  private lastBeat = 0;
+  private constructor(
+    private readonly store: Store,
+    private readonly key: string,
+    private readonly started: number,
+  ) {}
+
+  static async begin(store: Store): Promise<SweepMarkerHandle> {
+    const h = new SweepMarkerHandle(store, `${SWEEPS}${now()}-${randomBytes(6).toString('hex')}.json`, now());
+    await h.write(null);
+    await h.forgetOldMarkers();
+    return h;
+  }
+
+  /** Renews the marker when a heartbeat is due; cheap to call per deletion. */
+  async beat(): Promise<void> {
+    if (now() - this.lastBeat >= SWEEP_HEARTBEAT_S / 2) await this.write(null);
+  }
+
+  async finish(): Promise<void> {
+    await this.write(now());
+  }
+
+  private async write(finished: number | null): Promise<void> {
+    this.lastBeat = now();
+    const marker: SweepMarker = { started: this.started, heartbeat: this.lastBeat, finished };
+    await this.store.put(this.key, `${JSON.stringify(marker)}\n`, { contentType: 'application/json' });
+  }
+
+  private async forgetOldMarkers(): Promise<void> {
+    for await (const key of this.store.list(SWEEPS)) {
+      if (key === this.key) continue;
+      const m = await readJson<SweepMarker>(this.store, key);
+      const last = m ? (m.finished ?? m.heartbeat) : 0;
+      if (now() - last > SWEEP_MARKER_KEEP_S) await this.store.delete(key);
+    }
+  }
+}
+
+/** The keys live pulls are about to reference (read after the sweep marker is written). Expired leases are removed. */
+export async function leasedKeys(store: Store): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const key of store.list(PULLS)) {
+    const lease = await readJson<{ written: number; keys: string[] }>(store, key);
+    if (!lease) continue;
+    if (now() - lease.written > PULL_LEASE_TTL_S) {
+      await store.delete(key);
+      continue;
+    }
+    for (const k of lease.keys) out.add(k);
+  }
+  return out;
+}
+
+async function readJson<T>(store: Store, key: string): Promise<T | null> {
+  const raw = await store.get(key);
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw.toString('utf8')) as T;
+  } catch {
+    return null; // a torn or foreign file protects nothing and blocks nothing
+  }
+}

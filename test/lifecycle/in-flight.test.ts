@@ -1,0 +1,54 @@
+/**
+ * The pull/gc protocol of src/lifecycle/in-flight.ts, step by step on both backends: a lease read
+ * by a sweep spares the pull's objects; a sweep the pull sees makes it check what it reuses.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { leasedKeys, leaseReusedObjects, SweepMarkerHandle } from '../../src/lifecycle/in-flight.js';
+import { FsStore } from '../../src/store/fs-store.js';
+import type { Store } from '../../src/store/store.js';
+import { newS3Store } from '../helpers/s3.js';
+
+const now = () => Math.floor(Date.now() / 1000);
+const backends: [string, () => Promise<Store>][] = [
+  ['local directory', async () => new FsStore(await mkdtemp(join(tmpdir(), 'gbp-inflight-')))],
+  ['S3 (Ceph RGW)', () => newS3Store()],
+];
+
+for (const [name, makeStore] of backends) {
+  describe(`pull leases and gc sweeps (${name})`, () => {
+    it('a sweep that starts after the lease sees the leased keys; releasing ends the protection', async () => {
+      const s = await makeStore();
+      await s.put('packs/aa/old.pack', 'x');
+      const lease = await leaseReusedObjects(s, 'web-7', now(), ['packs/aa/old.pack']);
+      await SweepMarkerHandle.begin(s);
+      expect([...(await leasedKeys(s))]).toEqual(['packs/aa/old.pack']);
+      await lease.release();
+      expect((await leasedKeys(s)).size).toBe(0);
+    });
+
+    it('a pull that sees a running sweep checks what it reuses, and refuses when gc took it', async () => {
+      const s = await makeStore();
+      await s.put('packs/aa/kept.pack', 'x');
+      const sweep = await SweepMarkerHandle.begin(s);
+      // present: the pull checks and goes on
+      const ok = await leaseReusedObjects(s, 'web-7', now(), ['packs/aa/kept.pack']);
+      await ok.release();
+      // gone: the pull refuses, and its lease is released
+      await expect(leaseReusedObjects(s, 'web-8', now(), ['packs/aa/gone.pack'])).rejects.toThrow(/a concurrent gc removed this object/);
+      expect((await leasedKeys(s)).size).toBe(0);
+      await sweep.finish();
+    });
+
+    it('a sweep that finished before the pull started costs the pull no checks', async () => {
+      const s = await makeStore();
+      const sweep = await SweepMarkerHandle.begin(s);
+      await sweep.finish();
+      // an hour later, an object absent from the store is not looked up (it would refuse if it were)
+      const lease = await leaseReusedObjects(s, 'web-9', now() + 3600, ['packs/aa/not-looked-up.pack']);
+      await lease.release();
+    });
+  });
+}
