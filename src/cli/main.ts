@@ -106,7 +106,7 @@ archive under an existing id is refused (exit 4).`,
       onProgress: reporter,
       onPhase: reporter.phase,
     }).finally(() => reporter.done());
-    if (g.json) return printJson(r);
+    if (g.json) return printJson({ ...r, traffic: store.traffic?.() });
     for (const w of r.warnings) process.stderr.write(`gbp: warning: ${w}\n`);
     if (r.status === 'unchanged') {
       print(`${r.machine} ${r.id}: already stored from the same archive; nothing to do`);

@@ -35,7 +35,7 @@ import type { Readable } from 'node:stream';
 import { GbpError } from '../errors.js';
 import { isAlive } from '../util/lock-holder.js';
 import { LeaseLock } from './s3-lease-lock.js';
-import type { PutOptions, Store, Versioned } from './store.js';
+import type { PutOptions, Store, StoreTraffic, Versioned } from './store.js';
 
 /** Above this size a file goes up in parts (a binpkg can be hundreds of megabytes). */
 const MULTIPART_THRESHOLD = 32 * 1024 * 1024;
@@ -75,8 +75,8 @@ export class S3Store implements Store {
   private conditional: Promise<ConditionalSupport> | null;
   private readonly stagingDirs = new Set<string>();
   /** Requests sent, by kind: the benchmark reports them, and tests assert proportionality. */
-  readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 };
-  readonly bytesSent = { value: 0 };
+  private readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 };
+  private bytesSent = 0;
 
   constructor(options: S3StoreOptions) {
     this.client = options.client;
@@ -93,6 +93,10 @@ export class S3Store implements Store {
       throw new GbpError('internal', key, 'refusing a store key outside the store');
     }
     return this.prefix + key;
+  }
+
+  traffic(): StoreTraffic {
+    return { requests: { ...this.requests }, bytesSent: this.bytesSent };
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -275,7 +279,10 @@ export class S3Store implements Store {
 
   /** What the server does with conditional writes; probed once, with a private throw-away key. */
   conditionalSupport(): Promise<ConditionalSupport> {
-    this.conditional ??= probeConditionalWrites(this.client, this.bucket, `${this.prefix}${PRIVATE_PREFIX}probe-${randomBytes(8).toString('hex')}`);
+    if (!this.conditional) {
+      this.requests.put += 5; // at most: the probe's requests, counted like the others
+      this.conditional = probeConditionalWrites(this.client, this.bucket, `${this.prefix}${PRIVATE_PREFIX}probe-${randomBytes(8).toString('hex')}`);
+    }
     return this.conditional;
   }
 
@@ -304,7 +311,7 @@ export class S3Store implements Store {
   /** One PutObject; returns false when a condition failed (412, or 409 for a concurrent write). */
   private async putObject(key: string, body: Buffer, options: PutOptions, condition: Partial<PutObjectCommandInput> = {}): Promise<boolean> {
     this.requests.put++;
-    this.bytesSent.value += body.length;
+    this.bytesSent += body.length;
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -328,7 +335,7 @@ export class S3Store implements Store {
     const sha256 = await hashFile(localPath);
     const size = (await fs.stat(localPath)).size;
     this.requests.multipart += Math.ceil(size / PART_SIZE) + 2;
-    this.bytesSent.value += size;
+    this.bytesSent += size;
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: this.key(key), Body: createReadStream(localPath), ...headersFor(key, options, sha256) },

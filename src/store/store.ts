@@ -59,4 +59,11 @@ export interface Store {
   /** A private directory for files on their way into the store; removed by `dispose`. */
   createStaging(): Promise<string>;
   disposeStaging(dir: string): Promise<void>;
+  /** Requests made and bytes sent so far, where requests cost (a bucket); for --json and benchmarks. */
+  traffic?(): StoreTraffic;
+}
+
+export interface StoreTraffic {
+  requests: Record<string, number>;
+  bytesSent: number;
 }

@@ -42,3 +42,34 @@ export async function newBucket(): Promise<string> {
 export async function newS3Store(options: Partial<S3StoreOptions> = {}): Promise<S3Store> {
   return new S3Store({ client: rgwClient(), bucket: await newBucket(), prefix: 'store/', ...options });
 }
+
+/**
+ * A bucket anyone may read, as a CDN origin is: clients fetch from it over plain HTTP. Listing is
+ * allowed too, so a missing key is a 404, not a 403 (a 403 makes Portage drop the repository).
+ */
+export async function newPublicBucket(): Promise<string> {
+  const { PutBucketPolicyCommand } = await import('@aws-sdk/client-s3');
+  const bucket = await newBucket();
+  const policy = {
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Principal: '*', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${bucket}/*`] },
+      { Effect: 'Allow', Principal: '*', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${bucket}`] },
+    ],
+  };
+  await rgwClient().send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
+  return bucket;
+}
+
+/** Every key in a bucket (the store's private ones too), with its ETag: to prove nothing changed. */
+export async function bucketSnapshot(bucket: string): Promise<Record<string, string>> {
+  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  const out: Record<string, string> = {};
+  let token: string | undefined;
+  do {
+    const r = await rgwClient().send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const o of r.Contents ?? []) out[o.Key!] = o.ETag!;
+    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}

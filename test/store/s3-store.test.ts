@@ -47,7 +47,7 @@ describe('S3 specifics', () => {
     await writeFile(join(dir, 'big'), big);
     await s.putFile('blobs/cd/y/big-1.gpkg.tar', join(dir, 'big'), { immutable: true, deferSync: true });
     await s.barrier();
-    expect(s.requests.multipart).toBeGreaterThan(2);
+    expect(s.traffic().requests.multipart).toBeGreaterThan(2);
     const bucket = s.location.split('/')[2];
     const h = await rgwClient().send(new HeadObjectCommand({ Bucket: bucket, Key: 'store/blobs/cd/y/big-1.gpkg.tar' }));
     expect(h.ContentLength).toBe(big.length);

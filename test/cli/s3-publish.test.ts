@@ -1,0 +1,198 @@
+/**
+ * The CLI on a bucket of a real S3 server (Ceph RGW), with clients reading it over plain HTTP as
+ * they would through a CDN: the whole publishing story, refusals, parallel jobs, a SIGKILL in the
+ * middle of an upload, throttling, and requests proportional to what changed.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GBP, gbp, tempDir } from '../helpers/cli.js';
+import { fixture } from '../helpers/fixtures.js';
+import { clientFetches } from '../helpers/http-client.js';
+import { bucketSnapshot, newPublicBucket, rgwEnv } from '../helpers/s3.js';
+import { startS3Proxy } from '../helpers/s3-proxy.js';
+
+const BUILD1 = fixture('build-archive/build.tar.gz');
+const BUILD2 = fixture('build-archive/build2.tar.gz');
+const GENERATE = resolve(__dirname, '../../dist/scripts/fixtures/generate.js');
+
+function onBucket(bucket: string, endpoint?: string) {
+  const env = rgwEnv();
+  const base = `${env.AWS_ENDPOINT_URL}/${bucket}/bh`;
+  const run = (args: string[], extraEnv: Record<string, string> = {}) =>
+    gbp(['--store', `s3://${bucket}/bh`, '--base-url', base, ...args], { env: { ...env, ...(endpoint ? { AWS_ENDPOINT_URL: endpoint } : {}), ...extraEnv } });
+  return { base, run, env };
+}
+
+let generated: { m1b1: string; m1b2: string; m2b1: string };
+beforeAll(() => {
+  const out = tempDir();
+  const gen = spawnSync(process.execPath, [GENERATE, '--size', 'small', '--out', out, '--machines', '2', '--builds', '2', '--seed', '5'], { encoding: 'utf8' });
+  expect(gen.status, gen.stderr).toBe(0);
+  generated = {
+    m1b1: join(out, 'machine1/build-1.tar.gz'),
+    m1b2: join(out, 'machine1/build-2.tar.gz'),
+    m2b1: join(out, 'machine2/build-1.tar.gz'),
+  };
+});
+
+describe('publishing to a bucket', () => {
+  it('publishes, tags and rolls back; clients read every package over HTTP', async () => {
+    const bucket = await newPublicBucket();
+    const { base, run } = onBucket(bucket);
+    let r = await run(['pull', BUILD1, '-m', 'web', '-b', '1', '--publish']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await clientFetches(`${base}/machines/web/binpkgs`)).entries).toHaveLength(5);
+    r = await run(['pull', BUILD2, '-m', 'web', '-b', '2', '--publish', '--tag', 'stable']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await clientFetches(`${base}/machines/web/binpkgs`)).entries).toHaveLength(6);
+    expect((await clientFetches(`${base}/machines/web/tags/stable/binpkgs`)).entries).toHaveLength(6);
+    r = await run(['publish', 'web', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const rolledBack = await clientFetches(`${base}/machines/web/binpkgs`);
+    expect(rolledBack.entries).toHaveLength(5);
+
+    // caching: packages forever, the machine's index briefly
+    const pkg = await fetch(`${rolledBack.header.URI.replace(/\/$/, '')}/${rolledBack.entries[0].PATH}`, { method: 'HEAD' });
+    expect(pkg.headers.get('cache-control')).toMatch(/immutable/);
+    const idx = await fetch(`${base}/machines/web/binpkgs/Packages.gz`, { method: 'HEAD' });
+    expect(idx.headers.get('cache-control')).toMatch(/max-age=60/);
+    expect(idx.headers.get('content-type')).toBe('application/gzip');
+    const conf = await fetch(`${base}/machines/web/binrepos.conf`);
+    expect(await conf.text()).toContain(`sync-uri = ${base}/machines/web/binpkgs`);
+
+    const list = await run(['--json', 'list', 'web']);
+    expect(list.json().map((b: { id: string; published: boolean }) => [b.id, b.published])).toEqual([
+      ['2', false],
+      ['1', true],
+    ]);
+    expect((await run(['fsck'])).code).toBe(0);
+    expect((await run(['--json', 'gc', '--dry-run'])).json().garbage).toEqual([]);
+  });
+
+  it('refuses a bad archive with exit 3 and leaves the bucket untouched', async () => {
+    const bucket = await newPublicBucket();
+    const { run } = onBucket(bucket);
+    expect((await run(['pull', BUILD1, '-m', 'web', '-b', '1', '--publish'])).code).toBe(0);
+    const before = await bucketSnapshot(bucket);
+    const bad = join(tempDir(), 'truncated.tar.gz');
+    const whole = readFileSync(BUILD2);
+    writeFileSync(bad, whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const r = await run(['pull', bad, '-m', 'web', '-b', '2', '--publish']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/truncated|unexpected end/i);
+    expect(await bucketSnapshot(bucket)).toEqual(before);
+  });
+
+  it('a store URL with a bad bucket name is a usage error (exit 2)', async () => {
+    const r = await gbp(['--store', 's3://Bad_Bucket/x', 'list']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bucket/);
+  });
+});
+
+describe('parallel jobs on one bucket', () => {
+  it('four builds of one machine at once: all recorded, exactly one published, its index whole', async () => {
+    const bucket = await newPublicBucket();
+    const { base, run } = onBucket(bucket);
+    const jobs = await Promise.all([BUILD1, BUILD2, BUILD1, BUILD2].map((a, i) => run(['pull', a, '-m', 'web', '-b', String(i + 1), '--publish'])));
+    for (const j of jobs) expect(j.code, j.stderr).toBe(0);
+    const list = (await run(['--json', 'list', 'web'])).json() as { id: string; published: boolean }[];
+    expect(list.map((b) => b.id).sort()).toEqual(['1', '2', '3', '4']);
+    const published = list.filter((b) => b.published);
+    expect(published).toHaveLength(1);
+    const view = await clientFetches(`${base}/machines/web/binpkgs`);
+    const own = await clientFetches(`${base}/builds/web/${published[0].id}/binpkgs`);
+    expect(view.entries).toEqual(own.entries);
+  });
+
+  it('two machines at once never block each other', async () => {
+    const bucket = await newPublicBucket();
+    const { base, run } = onBucket(bucket);
+    const [a, b] = await Promise.all([run(['pull', BUILD1, '-m', 'web', '-b', '1', '--publish']), run(['pull', BUILD2, '-m', 'mail', '-b', '1', '--publish'])]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    await clientFetches(`${base}/machines/web/binpkgs`);
+    await clientFetches(`${base}/machines/mail/binpkgs`);
+  });
+});
+
+describe('cost and failure on a bucket', () => {
+  it('the next build costs requests for what changed, not for what it holds', async () => {
+    const bucket = await newPublicBucket();
+    const { run } = onBucket(bucket);
+    const first = await run(['--json', 'pull', generated.m1b1, '-m', 'm1', '-b', '1', '--publish']);
+    expect(first.code, first.stderr).toBe(0);
+    const next = await run(['--json', 'pull', generated.m1b2, '-m', 'm1', '-b', '2', '--publish']);
+    expect(next.code, next.stderr).toBe(0);
+    const total = (t: { requests: Record<string, number> }) => Object.values(t.requests).reduce((a, b) => a + b, 0);
+    const f = first.json();
+    const n = next.json();
+    // the build holds 40 packages and 1,312 repository files; the next one changes a few of them
+    expect(n.packages.total).toBe(40);
+    expect(n.packages.new).toBeLessThanOrEqual(3);
+    expect(n.trees.newFiles).toBeLessThan(40);
+    // one existence check per new pack and package (what a killed pull may have sent), none per old one
+    expect(n.traffic.requests.head).toBeLessThanOrEqual(n.packages.new + 2);
+    // about 40 fixed (state, the parent's manifests, the views it compares and rewrites), a few per change
+    expect(total(n.traffic)).toBeLessThan(40 + 4 * (n.packages.new + 1));
+    // no unchanged package is sent again: new packages and files, plus manifests and indexes
+    expect(n.traffic.bytesSent).toBeLessThan(n.packages.newBytes + n.trees.newBytes + 400_000);
+    expect(n.traffic.bytesSent).toBeLessThan(f.traffic.bytesSent / 8);
+    // and the first one did not pay a request per repository file either
+    expect(total(f.traffic)).toBeLessThan(n.trees.files / 4);
+  });
+
+  it('SIGKILL in the middle of an upload: clients never see a gap, the re-run sends only the rest', async () => {
+    const bucket = await newPublicBucket();
+    const { base, run, env } = onBucket(bucket);
+    expect((await run(['pull', generated.m1b1, '-m', 'm1', '-b', '1', '--publish'])).code).toBe(0);
+    let blobPuts = 0;
+    let kill = () => {};
+    const proxy = await startS3Proxy(env.AWS_ENDPOINT_URL, {
+      onRequest: (method, path) => {
+        if (method === 'PUT' && path.includes('/blobs/') && ++blobPuts === 15) kill();
+      },
+    });
+    try {
+      const child = spawn(process.execPath, [GBP, '--store', `s3://${bucket}/bh`, '--base-url', base, 'pull', generated.m2b1, '-m', 'm2', '-b', '1', '--publish'], {
+        env: { ...process.env, ...env, AWS_ENDPOINT_URL: proxy.url, GBP_S3_MAX_IN_FLIGHT: '2' },
+        stdio: 'ignore',
+      });
+      const closed = new Promise<number | null>((r) => child.on('close', (code, signal) => r(signal ? null : code)));
+      kill = () => child.kill('SIGKILL');
+      expect(await closed).toBeNull(); // killed, not finished
+    } finally {
+      await proxy.close();
+    }
+    expect(blobPuts).toBeGreaterThanOrEqual(15);
+    // nothing of m2 is visible yet, and m1 is intact
+    expect((await fetch(`${base}/machines/m2/binpkgs/Packages.gz`)).status).toBe(404);
+    await clientFetches(`${base}/machines/m1/binpkgs`);
+
+    const again = await run(['--json', 'pull', generated.m2b1, '-m', 'm2', '-b', '1', '--publish']);
+    expect(again.code, again.stderr).toBe(0);
+    const r = again.json();
+    // the packages uploaded before the kill are not sent again
+    expect(r.traffic.bytesSent).toBeLessThan(r.packages.newBytes - 10 * 20_000);
+    await clientFetches(`${base}/machines/m2/binpkgs`);
+    expect((await run(['fsck'])).code).toBe(0);
+  });
+
+  it('a throttling server (503 SlowDown) is retried with back-off, and the publish completes', async () => {
+    const bucket = await newPublicBucket();
+    const { base, env } = onBucket(bucket);
+    const proxy = await startS3Proxy(env.AWS_ENDPOINT_URL, { throttle: (req, n) => req.method === 'PUT' && n % 4 === 0 });
+    try {
+      const r = await gbp(['--store', `s3://${bucket}/bh`, '--base-url', base, 'pull', BUILD1, '-m', 'web', '-b', '1', '--publish'], {
+        env: { ...env, AWS_ENDPOINT_URL: proxy.url },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(proxy.seen.throttled).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+    await clientFetches(`${base}/machines/web/binpkgs`);
+  });
+});

@@ -1,0 +1,54 @@
+/**
+ * A pass-through HTTP proxy in front of the test RGW, speaking the real protocol both ways. Tests
+ * use it to see each request, to answer some with S3's throttling error (503 SlowDown) the way a
+ * loaded server does, and to learn when uploads are under way. Requests keep their Host header, so
+ * SigV4 signatures stay valid.
+ */
+import { createServer, request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ProxyOptions {
+  /** Answer this request with 503 SlowDown instead of forwarding it. */
+  throttle?: (req: IncomingMessage, n: number) => boolean;
+  /** Called for each forwarded request (after it completes). */
+  onRequest?: (method: string, path: string) => void;
+}
+
+export async function startS3Proxy(target: string, options: ProxyOptions = {}) {
+  const to = new URL(target);
+  let n = 0;
+  const seen = { total: 0, throttled: 0, byMethod: {} as Record<string, number> };
+  const server = createServer((req, res) => {
+    n++;
+    if (options.throttle?.(req, n)) {
+      seen.throttled++;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(503, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+      });
+      return;
+    }
+    const upstream = request(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+        up.on('end', () => {
+          seen.total++;
+          seen.byMethod[req.method!] = (seen.byMethod[req.method!] ?? 0) + 1;
+          options.onRequest?.(req.method!, req.url!);
+        });
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    seen,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
