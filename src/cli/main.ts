@@ -23,6 +23,7 @@ import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
+import { syncStores } from '../commands/sync.js';
 import { loadSite } from '../store/site.js';
 import { bytes, table, when } from './format.js';
 import { progress, pullProgress } from './progress.js';
@@ -67,8 +68,8 @@ Example:
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 /** The store named by the global options (credentials come from the standard AWS environment). */
-const openGlobalStore = (g: GlobalOptions) =>
-  openStore(g.store, { endpoint: g.s3Endpoint, region: g.s3Region, pathStyle: g.s3VirtualHosted ? false : undefined });
+const s3Flags = (g: GlobalOptions) => ({ endpoint: g.s3Endpoint, region: g.s3Region, pathStyle: g.s3VirtualHosted ? false : undefined });
+const openGlobalStore = (g: GlobalOptions) => openStore(g.store, s3Flags(g));
 const print = (text: string): void => void process.stdout.write(`${text}\n`);
 const printJson = (data: unknown): void => void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 
@@ -359,6 +360,43 @@ program
     }
     const left = r.problems.filter((p) => !p.repaired).length;
     if (left) throw new GbpError('corrupt', 'fsck', `${left} problems`, true);
+  });
+
+program
+  .command('sync')
+  .description('replicate one store into another: a directory to a bucket, or a bucket back to a directory')
+  .argument('<from>', 'the source store: a directory or s3://<bucket>/<prefix>')
+  .argument('<to>', 'the destination store (created if new)')
+  .option('-m, --machine <name...>', 'only these machines')
+  .option('--dry-run', 'count what would be copied; write nothing')
+  .addHelpText(
+    'after',
+    `
+Builds go over in the order a pull writes them (packages and packs, then their metadata,
+then build.json, the build's index, the machine's state and its published views), so
+clients of the destination never see a reference to a missing object. What the destination
+already has is skipped without a request per object; a killed sync is completed by running
+it again. Indexes and client configuration are regenerated for the destination's base URL:
+give it with --base-url when the destination is new (for example the CDN in front of a bucket).
+Published build, tags, kept builds and notes follow the source.
+
+Example:
+  gbp --base-url https://binhost.example.org sync /srv/gbp-store s3://binhost/gbp`,
+  )
+  .action(async (fromSpec: string, toSpec: string, o: { machine?: string[]; dryRun?: boolean }) => {
+    const g = globals();
+    const from = openStore(fromSpec, s3Flags(g));
+    const to = openStore(toSpec, s3Flags(g));
+    if (!(await from.exists('site.json'))) throw new GbpError('not-found', fromSpec, 'not a gbp store (it has no site.json)');
+    const fromSite = await loadSite(from, undefined);
+    const toSite = await loadSite(to, g.baseUrl ?? process.env.GBP_BASE_URL ?? ((await to.exists('site.json')) ? undefined : fromSite.baseUrl), g.rsyncUrl ?? fromSite.rsyncUrl);
+    const line = progress(!g.json && !g.quiet);
+    const r = await syncStores(from, to, toSite, { machines: o.machine, dryRun: o.dryRun, onPhase: (t) => line.update(`sync: ${t}`) }).finally(() => line.done());
+    if (g.json) return printJson(r);
+    for (const b of r.builds) print(`${o.dryRun ? 'would copy' : 'copied'} ${b.machine} ${b.id}`);
+    print(
+      `${r.builds.length} builds, ${r.objects} objects (${bytes(r.bytes)}) ${o.dryRun ? 'to copy' : `copied in ${r.seconds.toFixed(1)} s`}; ${r.present} already in ${r.to}`,
+    );
   });
 
 program

@@ -39,6 +39,10 @@ export class FsStore implements Store {
     return join(this.root, ...key.split('/'));
   }
 
+  localFile(key: string): string {
+    return this.path(key);
+  }
+
   async get(key: string): Promise<Buffer | null> {
     try {
       return await fs.readFile(this.path(key));

@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GbpError } from '../errors.js';
 import { isAlive } from '../util/lock-holder.js';
+import { contentTypeOf } from './content-type.js';
 import { LeaseLock } from './s3-lease-lock.js';
 import type { PutOptions, Store, StoreTraffic, Versioned } from './store.js';
 
@@ -368,18 +369,6 @@ function headersFor(key: string, options: PutOptions, sha256: string): Partial<P
     CacheControl: options.immutable ? CACHE_IMMUTABLE : CACHE_MUTABLE,
     Metadata: metadata,
   };
-}
-
-/** Content types for keys written without one (pages, configs); `.gz` is never Content-Encoding. */
-export function contentTypeOf(key: string): string {
-  if (key.endsWith('.html')) return 'text/html; charset=utf-8';
-  if (key.endsWith('.json')) return 'application/json';
-  if (key.endsWith('.gz')) return 'application/gzip';
-  if (key.endsWith('.tar') || key.endsWith('.tbz2') || key.endsWith('.xpak')) return 'application/x-tar';
-  if (key.endsWith('.svg')) return 'image/svg+xml';
-  if (key.endsWith('.css')) return 'text/css; charset=utf-8';
-  if (key.endsWith('.conf') || key.endsWith('Packages')) return 'text/plain; charset=utf-8';
-  return 'application/octet-stream';
 }
 
 /**

@@ -59,6 +59,8 @@ export interface Store {
   /** A private directory for files on their way into the store; removed by `dispose`. */
   createStaging(): Promise<string>;
   disposeStaging(dir: string): Promise<void>;
+  /** The object's file on this machine, where the backend keeps it in one (copying links it, no read). */
+  localFile?(key: string): string;
   /** Requests made and bytes sent so far, where requests cost (a bucket); for --json and benchmarks. */
   traffic?(): StoreTraffic;
 }

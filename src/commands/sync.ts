@@ -1,0 +1,237 @@
+/**
+ * `gbp sync <from> <to>`: replicates one store into another (a local store to a bucket, or a
+ * bucket back to a directory for disaster recovery) with the rules of a pull:
+ * - the same write order per build: blobs and packs | barrier | blob meta.json and tree manifests
+ *   | barrier | build.json → the build's index → the machine's state → its published views;
+ * - what the destination has is known without a request per object and without listing it:
+ *   objects of the destination's newest build of each machine, and of every tree already there
+ *   (a tree manifest is only written after its packs). Other objects cost one existence check
+ *   each, and none at all when the destination holds no blobs yet (a first upload);
+ * - indexes and client configuration are regenerated for the destination's base URL, so
+ *   TIMESTAMP is set just before each index's upload.
+ * Killed at any moment, a re-run completes it and sends only what is missing.
+ */
+import { copyFile, link } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { GbpError } from '../errors.js';
+import { assertSameArchive, recordBuild, writeBuildIndex } from '../build/commit.js';
+import type { BuildManifest } from '../build/build-manifest.js';
+import { parseBuildManifest } from '../build/build-manifest.js';
+import { loadBuild, requireBuild } from '../build/known-content.js';
+import { forEachTreeEntry } from '../build/tree-manifest.js';
+import { leaseReusedObjects } from '../lifecycle/in-flight.js';
+import { listMachines, readState, requireState, updateState } from '../lifecycle/machine-state.js';
+import { refreshMachineViews } from '../lifecycle/views.js';
+import { contentTypeOf } from '../store/content-type.js';
+import { blobPath, keys } from '../store/keys.js';
+import { saveSite, type SiteSettings } from '../store/site.js';
+import type { Store, StoreTraffic } from '../store/store.js';
+import { forEachLimit } from '../util/pool.js';
+
+const PARALLEL_COPIES = 16;
+
+export interface SyncOptions {
+  machines?: string[];
+  dryRun?: boolean;
+  onPhase?: (text: string) => void;
+}
+
+export interface SyncResult {
+  from: string;
+  to: string;
+  dryRun: boolean;
+  builds: { machine: string; id: string }[];
+  objects: number;
+  bytes: number;
+  /** Objects the destination already had. */
+  present: number;
+  seconds: number;
+  traffic?: StoreTraffic;
+}
+
+export async function syncStores(from: Store, to: Store, toSite: SiteSettings, options: SyncOptions = {}): Promise<SyncResult> {
+  const started = performance.now();
+  const result: SyncResult = { from: from.location, to: to.location, dryRun: !!options.dryRun, builds: [], objects: 0, bytes: 0, present: 0, seconds: 0 };
+  const machines = options.machines?.length ? options.machines : await listMachines(from);
+  if (!options.dryRun) {
+    await to.recover();
+    await saveSite(to, toSite);
+  }
+  const copier = new ObjectCopier(from, to, !!options.dryRun, result);
+  await copier.init();
+  try {
+    await syncMachines(from, to, toSite, machines, copier, result, options);
+  } finally {
+    await copier.dispose();
+  }
+  result.seconds = (performance.now() - started) / 1000;
+  result.traffic = to.traffic?.();
+  return result;
+}
+
+async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machines: string[], copier: ObjectCopier, result: SyncResult, options: SyncOptions) {
+  for (const machine of machines) {
+    const source = await requireState(from, machine);
+    const dest = await readState(to, machine);
+    const newest = dest?.builds.at(-1);
+    if (newest) copier.learn(await loadBuild(to, machine, newest.id));
+    const recorded = new Set(dest?.builds.map((b) => b.id) ?? []);
+    for (const entry of source.builds) {
+      if (recorded.has(entry.id)) continue;
+      const build = await requireBuild(from, machine, entry.id);
+      options.onPhase?.(`${machine} ${entry.id}: copying`);
+      result.builds.push({ machine, id: entry.id });
+      if (!options.dryRun) await copyBuild(copier, to, toSite, build);
+      else await copier.objectsOf(build);
+    }
+    if (options.dryRun) continue;
+    // published, tags, kept and notes follow the source; builds only the destination has stay
+    await updateState(to, machine, (s) => {
+      const wanted = { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes };
+      if (JSON.stringify({ published: s.published, tags: s.tags, kept: s.kept, notes: s.notes }) === JSON.stringify(wanted)) return false;
+      Object.assign(s, wanted);
+      return true;
+    });
+    await refreshMachineViews(to, toSite, machine);
+  }
+}
+
+async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
+  const { files, late, reused } = await copier.objectsOf(build);
+  await copier.copy(files);
+  await to.barrier();
+  await copier.copy(late);
+  await to.barrier();
+  const lease = await leaseReusedObjects(to, `${build.machine}-${build.id}`, Math.floor(Date.now() / 1000), reused);
+  try {
+    const key = keys.buildJson(build.machine, build.id);
+    const text = `${JSON.stringify(build, null, 1)}\n`;
+    if (!(await to.putIfAbsent(key, text, { immutable: true, contentType: 'application/json' }))) {
+      assertSameArchive(parseBuildManifest((await to.get(key))!, key), build.archive.sha256);
+    }
+    await writeBuildIndex(to, site, build);
+    await recordBuild(to, build);
+  } finally {
+    await lease.release();
+  }
+  copier.learn(build);
+}
+
+/** Knows what the destination holds and copies the rest, content-addressed objects only. */
+class ObjectCopier {
+  /** Keys known to be in the destination (blob groups by their meta.json key). */
+  private readonly known = new Set<string>();
+  private destHasBlobs = true;
+  private staging = '';
+
+  constructor(
+    private readonly from: Store,
+    private readonly to: Store,
+    private readonly dryRun: boolean,
+    private readonly result: SyncResult,
+  ) {}
+
+  async init(): Promise<void> {
+    this.destHasBlobs = false;
+    for await (const _ of this.to.list('blobs/')) {
+      this.destHasBlobs = true;
+      break;
+    }
+  }
+
+  /** Everything a recorded build of the destination references is there (invariant 1). */
+  learn(build: BuildManifest | null): void {
+    if (!build) return;
+    for (const p of build.binpkgs.packages) this.known.add(keys.blobMeta(p.sha256));
+    for (const ref of Object.values(build.trees)) this.known.add(keys.tree(ref.manifest));
+  }
+
+  /**
+   * The build's objects the destination lacks: `files` (blobs, packs) to write first, `late`
+   * (blob meta.json, tree manifests) to write after them, and `reused`, what it already has.
+   */
+  async objectsOf(build: BuildManifest): Promise<{ files: string[]; late: string[]; reused: string[] }> {
+    const files: string[] = [];
+    const late: string[] = [];
+    const reused: string[] = [];
+    const seen = new Set<string>();
+    await forEachLimit(build.binpkgs.packages, PARALLEL_COPIES, async (p) => {
+      const meta = keys.blobMeta(p.sha256);
+      if (seen.has(meta)) return;
+      seen.add(meta);
+      if (this.known.has(meta)) return void reused.push(meta);
+      const blob = `blobs/${blobPath(p.sha256, p.stanza.PATH.split('/').pop()!)}`;
+      const there = this.destHasBlobs ? await this.listed(meta.slice(0, -'meta.json'.length)) : new Set<string>();
+      if (there.has('meta.json')) return void reused.push(meta);
+      if (there.has(blob.split('/').pop()!)) reused.push(blob);
+      else files.push(blob);
+      late.push(meta);
+      this.result.bytes += p.size;
+    });
+    for (const ref of Object.values(build.trees)) {
+      const tree = keys.tree(ref.manifest);
+      if (seen.has(tree)) continue;
+      seen.add(tree);
+      if (this.known.has(tree) || (this.destHasBlobs && (await this.to.exists(tree)))) {
+        reused.push(tree);
+        continue;
+      }
+      const data = await this.from.get(tree);
+      if (!data) throw new GbpError('store', tree, `missing in ${this.from.location}, but build ${build.machine} ${build.id} uses it; run gbp fsck there`);
+      const packs = new Set<string>();
+      forEachTreeEntry(data, (e) => e.pack && packs.add(keys.pack(e.pack)));
+      await forEachLimit([...packs], PARALLEL_COPIES, async (pack) => {
+        if (seen.has(pack)) return;
+        seen.add(pack);
+        const size = (await this.from.stat(pack))?.size;
+        if (size === undefined) throw new GbpError('store', pack, `missing in ${this.from.location}; run gbp fsck there`);
+        if (this.destHasBlobs && (await this.to.stat(pack))?.size === size) return void reused.push(pack);
+        files.push(pack);
+        this.result.bytes += size;
+      });
+      late.push(tree);
+    }
+    this.result.objects += files.length + late.length;
+    this.result.present += reused.length;
+    return { files, late, reused };
+  }
+
+  async copy(objects: string[]): Promise<void> {
+    if (this.dryRun || !objects.length) return;
+    this.staging ||= await this.to.createStaging();
+    let n = 0;
+    await forEachLimit(objects, PARALLEL_COPIES, async (key) => {
+      const file = join(this.staging, `copy-${n++}`);
+      await this.fetch(key, file);
+      await this.to.putFile(key, file, { immutable: true, deferSync: true, contentType: contentTypeOf(key) });
+    });
+  }
+
+  /** The object into a staging file: a hard link or a copy where the source is a local file. */
+  private async fetch(key: string, file: string): Promise<void> {
+    const local = this.from.localFile?.(key);
+    if (local) {
+      try {
+        await link(local, file);
+      } catch {
+        await copyFile(local, file);
+      }
+      return;
+    }
+    const stream = await this.from.getStream(key);
+    if (!stream) throw new GbpError('store', key, `missing in ${this.from.location}; run gbp fsck there`);
+    await pipeline(stream, createWriteStream(file, { flags: 'wx' }));
+  }
+
+  private async listed(prefix: string): Promise<Set<string>> {
+    const names = new Set<string>();
+    for await (const key of this.to.list(prefix)) names.add(key.slice(prefix.length));
+    return names;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.staging) await this.to.disposeStaging(this.staging);
+  }
+}

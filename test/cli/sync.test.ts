@@ -1,0 +1,123 @@
+/**
+ * gbp sync: a local store to a bucket (clients then read the bucket over HTTP), back again for
+ * disaster recovery, incrementally, and completed after a SIGKILL.
+ */
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { GBP, gbp, snapshot, tempDir } from '../helpers/cli.js';
+import { fixture } from '../helpers/fixtures.js';
+import { clientFetches } from '../helpers/http-client.js';
+import { bucketSnapshot, newPublicBucket, rgwEnv } from '../helpers/s3.js';
+import { startS3Proxy } from '../helpers/s3-proxy.js';
+import { clientReads } from '../helpers/client.js';
+
+const BUILD1 = fixture('build-archive/build.tar.gz');
+const BUILD2 = fixture('build-archive/build2.tar.gz');
+
+async function localStore() {
+  const store = tempDir();
+  for (const [archive, id, extra] of [
+    [BUILD1, '1', ['--tag', 'stable']],
+    [BUILD2, '2', []],
+  ] as const) {
+    const r = await gbp(['--store', store, 'pull', archive, '-m', 'web', '-b', id, '--publish', ...extra]);
+    expect(r.code, r.stderr).toBe(0);
+  }
+  expect((await gbp(['--store', store, 'note', 'web', '1', 'known good'])).code).toBe(0);
+  return store;
+}
+
+const objects = (snap: Record<string, string>) => Object.keys(snap).filter((k) => /^(blobs|packs|trees)\/.*[^/]$/.test(k)).sort();
+
+describe('gbp sync', () => {
+  it('copies a local store to a bucket that clients read, and back again', async () => {
+    const store = await localStore();
+    const bucket = await newPublicBucket();
+    const env = rgwEnv();
+    const base = `${env.AWS_ENDPOINT_URL}/${bucket}/mirror`;
+    const r = await gbp(['--json', '--base-url', base, 'sync', store, `s3://${bucket}/mirror`], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().builds).toEqual([
+      { machine: 'web', id: '1' },
+      { machine: 'web', id: '2' },
+    ]);
+    // the bucket's indexes point at the bucket, and everything in them downloads
+    const view = await clientFetches(`${base}/machines/web/binpkgs`);
+    expect(view.header.URI).toBe(`${base}/blobs`);
+    expect(view.entries).toHaveLength(6);
+    expect((await clientFetches(`${base}/machines/web/tags/stable/binpkgs`)).entries).toHaveLength(5);
+    const s3 = (args: string[]) => gbp(['--store', `s3://${bucket}/mirror`, ...args], { env });
+    expect((await s3(['fsck'])).code).toBe(0);
+    expect((await s3(['--json', 'list', 'web'])).json()).toMatchObject([
+      { id: '2', published: true },
+      { id: '1', tags: ['stable'], note: 'known good' },
+    ]);
+
+    // a second run sends nothing
+    const again = await gbp(['--json', 'sync', store, `s3://${bucket}/mirror`], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json().builds).toEqual([]);
+    expect(again.json().traffic.bytesSent).toBe(0);
+
+    // disaster recovery: the bucket back into an empty directory
+    const restored = tempDir();
+    const back = await gbp(['--base-url', 'http://localhost:8080', 'sync', `s3://${bucket}/mirror`, restored], { env });
+    expect(back.code, back.stderr).toBe(0);
+    expect(objects(snapshot(restored))).toEqual(objects(snapshot(store)));
+    expect(clientReads(restored, 'machines/web/binpkgs', 'http://localhost:8080').entries).toHaveLength(6);
+    expect((await gbp(['--store', restored, 'fsck'])).code).toBe(0);
+  });
+
+  it('carries a rollback over, and copies only the new build', async () => {
+    const store = await localStore();
+    const bucket = await newPublicBucket();
+    const env = rgwEnv();
+    const base = `${env.AWS_ENDPOINT_URL}/${bucket}/m`;
+    expect((await gbp(['--base-url', base, 'sync', store, `s3://${bucket}/m`], { env })).code).toBe(0);
+    expect((await gbp(['--store', store, 'publish', 'web', '1'])).code).toBe(0);
+    const r = await gbp(['--json', 'sync', store, `s3://${bucket}/m`], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().traffic.bytesSent).toBeLessThan(20_000); // the state and the rewritten views
+    expect((await clientFetches(`${base}/machines/web/binpkgs`)).entries).toHaveLength(5);
+  });
+
+  it('a sync killed mid-upload is completed by the next one, which sends only the rest', async () => {
+    const store = await localStore();
+    const bucket = await newPublicBucket();
+    const env = rgwEnv();
+    const base = `${env.AWS_ENDPOINT_URL}/${bucket}/m`;
+    let puts = 0;
+    let kill = () => {};
+    const proxy = await startS3Proxy(env.AWS_ENDPOINT_URL, { onRequest: (method) => method === 'PUT' && ++puts === 6 && kill() });
+    try {
+      const child = spawn(process.execPath, [GBP, '--base-url', base, 'sync', store, `s3://${bucket}/m`], {
+        env: { ...process.env, ...env, AWS_ENDPOINT_URL: proxy.url, GBP_S3_MAX_IN_FLIGHT: '1' },
+        stdio: 'ignore',
+      });
+      const closed = new Promise((r) => child.on('close', (_code, signal) => r(signal)));
+      kill = () => child.kill('SIGKILL');
+      expect(await closed).toBe('SIGKILL');
+    } finally {
+      await proxy.close();
+    }
+    const partial = await bucketSnapshot(bucket);
+    expect(Object.keys(partial).some((k) => k.startsWith('m/blobs/'))).toBe(true);
+    expect(Object.keys(partial).some((k) => k.endsWith('/state.json'))).toBe(false); // nothing recorded yet
+    const r = await gbp(['--json', 'sync', store, `s3://${bucket}/m`], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().traffic.requests.put).toBeGreaterThan(0);
+    const full = await gbp(['--json', 'sync', store, `s3://${(await newPublicBucket())}/m`], { env });
+    expect(r.json().traffic.bytesSent).toBeLessThan(full.json().traffic.bytesSent);
+    expect((await clientFetches(`${base}/machines/web/binpkgs`)).entries).toHaveLength(6);
+    expect((await gbp(['--store', `s3://${bucket}/m`, 'fsck'], { env })).code).toBe(0);
+  });
+
+  it('refuses a source that is not a store (exit 5), writing nothing', async () => {
+    const bucket = await newPublicBucket();
+    const env = rgwEnv();
+    const r = await gbp(['sync', tempDir(), `s3://${bucket}/m`], { env });
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/not a gbp store/);
+    expect(await bucketSnapshot(bucket)).toEqual({});
+  });
+});
