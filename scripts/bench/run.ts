@@ -11,12 +11,14 @@
  * Usage: npm run bench -- [--size medium|small] [--payload-scale F] [--runs N] [--work DIR] [--json]
  *        npm run bench -- --only export     (the export alone, on the store a full run left)
  *        npm run bench -- --only serve      (gbp serve vs nginx with wrk; needs nginx and wrk)
+ *        npm run bench -- --only s3         (gbp sync vs rclone sync to the test Ceph RGW)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchExport } from './export.js';
+import { benchS3 } from './s3.js';
 import { benchServe } from './serve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,9 +32,9 @@ interface Measure {
 }
 
 /** Runs a shell command under GNU time; returns wall seconds and peak RSS of the process tree's largest member. */
-function measure(command: string): Measure {
+function measure(command: string, env: NodeJS.ProcessEnv = process.env): Measure {
   spawnSync('sync'); // untimed: no step pays for the previous one's writeback
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', 'sh', '-c', command], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', 'sh', '-c', command], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`${command} failed:\n${r.stderr}`);
   const last = r.stderr.trim().split('\n').pop()!.split(' ');
   return { seconds: Number(last[0]), peakRssMb: Number(last[1]) / 1024 };
@@ -67,6 +69,12 @@ async function main(): Promise<void> {
   if (arg('only', '') === 'serve') {
     // gbp serve against nginx, on the store a full run left
     process.stdout.write(`${JSON.stringify(await benchServe(GBP, store, work, runs), null, 2)}\n`);
+    return;
+  }
+  if (arg('only', '') === 's3') {
+    // publishing to the test RGW against rclone (starts one if none is running)
+    const r = await benchS3({ root: ROOT, gbp: GBP, work, machine: first.machine, archives: [first.file, next.file], measure });
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return;
   }
   if (process.argv.includes('--only') && arg('only', '') === 'export') {

@@ -49,7 +49,7 @@ export async function commitBuild(
     const name = record.stanza.PATH.split('/').pop()!;
     const key = keys.blob(record.sha256, name);
     if (storedNames.has(name) && (await store.stat(key))?.size === record.size) return void alreadyStored.push(key);
-    await store.putFile(key, file, { ...deferred, contentType: 'application/x-tar' });
+    await store.putFile(key, file, { ...deferred, contentType: 'application/x-tar', sha256: record.sha256 });
   });
   await forEachLimit(ingest.packs, PARALLEL_PUTS, async (pack) => {
     const stored = await store.stat(keys.pack(pack.id));

@@ -38,10 +38,17 @@ import { contentTypeOf } from './content-type.js';
 import { LeaseLock } from './s3-lease-lock.js';
 import type { PutOptions, Store, StoreTraffic, Versioned } from './store.js';
 
-/** Above this size a file goes up in parts (a binpkg can be hundreds of megabytes). */
-const MULTIPART_THRESHOLD = 32 * 1024 * 1024;
+/**
+ * Files go up in one buffered PUT (a throttled request can be sent again) up to MULTIPART_THRESHOLD,
+ * beyond it in parts (a binpkg can be gigabytes). Multipart costs requests and server work, so a
+ * 32 MiB pack is one PUT. Files above SMALL_FILE wait for one of LARGE_UPLOADS slots, which bounds
+ * memory near LARGE_UPLOADS × MULTIPART_THRESHOLD.
+ */
+const SMALL_FILE = 8 * 1024 * 1024;
+const MULTIPART_THRESHOLD = 96 * 1024 * 1024;
 const PART_SIZE = 16 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
+const LARGE_UPLOADS = 4;
 /** An incomplete multipart upload older than this belongs to a writer that died. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
 /** The store's private keys (probe objects, leases): never listed, never served. */
@@ -58,6 +65,8 @@ export interface S3StoreOptions {
   bucket: string;
   prefix: string;
   maxInFlight?: number;
+  /** Files above this size go up in parts (default MULTIPART_THRESHOLD). */
+  multipartThreshold?: number;
   /** Multipart uploads older than this are a dead writer's (recover() aborts them). */
   staleUploadMs?: number;
   /** Skip the probe (tests of the fallback; a server known to lack conditional writes). */
@@ -71,10 +80,12 @@ export class S3Store implements Store {
   private readonly prefix: string;
   private readonly maxInFlight: number;
   private readonly staleUploadMs: number;
+  private readonly multipartThreshold: number;
   private readonly inFlight = new Set<Promise<void>>();
   private deferredError: unknown = null;
   private conditional: Promise<ConditionalSupport> | null;
   private readonly stagingDirs = new Set<string>();
+  private readonly largeUploads = new Semaphore(LARGE_UPLOADS);
   /** Requests sent, by kind: the benchmark reports them, and tests assert proportionality. */
   private readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 };
   private bytesSent = 0;
@@ -85,6 +96,7 @@ export class S3Store implements Store {
     this.prefix = options.prefix;
     this.maxInFlight = options.maxInFlight ?? 32;
     this.staleUploadMs = options.staleUploadMs ?? STALE_UPLOAD_MS;
+    this.multipartThreshold = options.multipartThreshold ?? MULTIPART_THRESHOLD;
     this.conditional = options.conditional ? Promise.resolve(options.conditional) : null;
     this.location = `s3://${this.bucket}/${this.prefix}`;
   }
@@ -153,8 +165,9 @@ export class S3Store implements Store {
   async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
     await this.schedule(options, async () => {
       const size = (await fs.stat(localPath)).size;
-      if (size <= MULTIPART_THRESHOLD) await this.putObject(key, await fs.readFile(localPath), options);
-      else await this.uploadLarge(key, localPath, options);
+      if (size <= SMALL_FILE) await this.putObject(key, await fs.readFile(localPath), options);
+      else if (size <= this.multipartThreshold) await this.largeUploads.run(async () => this.putObject(key, await fs.readFile(localPath), options));
+      else await this.largeUploads.run(() => this.uploadLarge(key, localPath, options));
       await fs.rm(localPath, { force: true });
     });
   }
@@ -313,17 +326,26 @@ export class S3Store implements Store {
   private async putObject(key: string, body: Buffer, options: PutOptions, condition: Partial<PutObjectCommandInput> = {}): Promise<boolean> {
     this.requests.put++;
     this.bytesSent += body.length;
+    const sha256 = options.sha256 ?? createHash('sha256').update(body).digest('hex');
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: this.key(key),
+      Body: body,
+      ContentLength: body.length,
+      ...headersFor(key, options, sha256),
+      ...condition,
+    });
+    // The signature needs the payload's SHA-256 too: given here, the signer does not hash the body
+    // again, and the server refuses bytes that do not match it.
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+        return next(args);
+      },
+      { step: 'build', name: 'gbpPayloadSha256' },
+    );
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.key(key),
-          Body: body,
-          ContentLength: body.length,
-          ...headersFor(key, options, createHash('sha256').update(body).digest('hex')),
-          ...condition,
-        }),
-      );
+      await this.client.send(command);
       return true;
     } catch (err) {
       const status = statusOf(err);
@@ -333,7 +355,7 @@ export class S3Store implements Store {
   }
 
   private async uploadLarge(key: string, localPath: string, options: PutOptions): Promise<void> {
-    const sha256 = await hashFile(localPath);
+    const sha256 = options.sha256 ?? (await hashFile(localPath));
     const size = (await fs.stat(localPath)).size;
     this.requests.multipart += Math.ceil(size / PART_SIZE) + 2;
     this.bytesSent += size;
@@ -429,4 +451,22 @@ export function fail(err: unknown, key: string): GbpError {
   const status = statusOf(err);
   const what = status ? `HTTP ${status} ${e.name ?? ''}`.trim() : (e.code ?? e.name ?? 'error');
   return new GbpError('store', key, `${what}: ${e.message ?? String(err)}`);
+}
+
+/** At most `limit` tasks at once; the others wait their turn. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
 }

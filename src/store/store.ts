@@ -26,6 +26,11 @@ export interface PutOptions {
   mtime?: number;
   /** Durable only after the next `barrier()` (see the contract above). */
   deferSync?: boolean;
+  /**
+   * The content's SHA-256, when the caller knows it (a blob's name carries it): a bucket then
+   * hashes nothing, and the server checks the bytes against it.
+   */
+  sha256?: string;
 }
 
 export interface Versioned {

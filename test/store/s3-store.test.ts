@@ -41,7 +41,7 @@ describe('S3 specifics', () => {
   });
 
   it('uploads a large file in parts; its bytes and SHA-256 survive', async () => {
-    const s = await newS3Store();
+    const s = await newS3Store({ multipartThreshold: 16 * 1024 * 1024 });
     const dir = await s.createStaging();
     const big = randomBytes(40 * 1024 * 1024 + 123);
     await writeFile(join(dir, 'big'), big);
