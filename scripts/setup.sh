@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gbp needs on a Debian machine, then builds the project. With --for-tests, also
 # what the test suite and benchmarks run against: a real S3 server (Ceph's radosgw, monitor and
-# OSD; scripts/rgw.sh runs them) and rclone, the benchmark's reference uploader.
+# OSD; scripts/rgw.sh runs them), Debian's Chromium for the page tests (driven by playwright-core,
+# which never downloads a browser of its own), and rclone, the benchmark's reference uploader.
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync /usr/bin/time:time; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((for_tests)); then
-  for pair in radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common rclone:rclone; do
+  for pair in radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common rclone:rclone chromium:chromium; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
   done

@@ -24,8 +24,9 @@ import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import { syncStores } from '../commands/sync.js';
+import { renderMachinePages } from '../site/pages.js';
 import { loadSite } from '../store/site.js';
-import { bytes, table, when } from './format.js';
+import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
 
 interface GlobalOptions {
@@ -225,7 +226,9 @@ program
   .option('--release', 'no longer keep it')
   .action(async (machine: string, ref: string, o: { release?: boolean }) => {
     const g = globals();
-    const r = await keepBuild(openGlobalStore(g), machine, ref, !!o.release);
+    const store = openGlobalStore(g);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const r = await keepBuild(store, site, machine, ref, !!o.release);
     if (g.json) return printJson(r);
     print(`${machine} ${r.id}: ${o.release ? 'released' : 'kept'}${r.changed ? '' : ' already'}`);
   });
@@ -241,7 +244,8 @@ program
     const g = globals();
     const store = openGlobalStore(g);
     const note = o.delete ? null : await readNoteText(text);
-    const r = await noteBuild(store, machine, ref, note);
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const r = await noteBuild(store, site, machine, ref, note);
     if (g.json) return printJson(r);
     print(`${machine} ${r.id}: note ${o.delete ? 'deleted' : 'saved'}${r.changed ? '' : ' (unchanged)'}`);
   });
@@ -314,7 +318,11 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
     const g = globals();
     const store = openGlobalStore(g);
     const plans = await planPurge(store, machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, Math.floor(Date.now() / 1000));
-    if (!o.dryRun) await applyPurge(store, plans);
+    if (!o.dryRun) {
+      await applyPurge(store, plans);
+      const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+      for (const p of plans) if (p.builds.length) await renderMachinePages(store, site, p.machine);
+    }
     if (g.json) return printJson({ dryRun: !!o.dryRun, machines: plans });
     const n = plans.reduce((a, p) => a + p.builds.length, 0);
     for (const p of plans) for (const b of p.builds) print(`${o.dryRun ? 'would remove' : 'removed'} ${p.machine} ${b.id} (${when(b.added)}, packages ${bytes(b.packagesBytes)})`);

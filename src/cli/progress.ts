@@ -2,7 +2,7 @@
  * Progress for long work: a self-rewriting line on a terminal, a plain line every 15 s in a CI log
  * (Jenkins captures stderr; carriage returns would pile up there). Silent with --json or --quiet.
  */
-import { bytes } from './format.js';
+import { bytes } from '../util/format.js';
 
 export interface Progress {
   /** Says where the work is; cheap to call often (it draws at most every 200 ms / 15 s). */

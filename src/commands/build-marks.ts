@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import { resolveBuildRef } from '../lifecycle/build-ref.js';
 import { requireState, updateState, type MachineState } from '../lifecycle/machine-state.js';
 import { refreshMachineViews } from '../lifecycle/views.js';
+import { renderMachinePages } from '../site/pages.js';
 import { assertName } from './pull.js';
 
 function mustState(store: Store, machine: string): Promise<MachineState> {
@@ -50,7 +51,7 @@ export async function untag(store: Store, site: SiteSettings, machine: string, t
   return { machine, id, changed: true };
 }
 
-export async function keepBuild(store: Store, machine: string, ref: string, release: boolean): Promise<MarkResult> {
+export async function keepBuild(store: Store, site: SiteSettings, machine: string, ref: string, release: boolean): Promise<MarkResult> {
   const id = resolveBuildRef(await mustState(store, machine), ref);
   let changed = false;
   await updateState(store, machine, (s) => {
@@ -59,10 +60,11 @@ export async function keepBuild(store: Store, machine: string, ref: string, rele
     if (changed) s.kept = release ? s.kept.filter((k) => k !== id) : [...s.kept, id];
     return changed;
   });
+  if (changed) await renderMachinePages(store, site, machine); // no index changes, only the pages
   return { machine, id, changed };
 }
 
-export async function noteBuild(store: Store, machine: string, ref: string, text: string | null): Promise<MarkResult> {
+export async function noteBuild(store: Store, site: SiteSettings, machine: string, ref: string, text: string | null): Promise<MarkResult> {
   const id = resolveBuildRef(await mustState(store, machine), ref);
   let changed = false;
   await updateState(store, machine, (s) => {
@@ -71,5 +73,6 @@ export async function noteBuild(store: Store, machine: string, ref: string, text
     else s.notes[id] = text;
     return changed;
   });
+  if (changed) await renderMachinePages(store, site, machine);
   return { machine, id, changed };
 }

@@ -112,8 +112,9 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
       }
       return changed;
     });
-    await refreshMachineViews(store, site, opts.machine);
   }
+  // views and pages follow the state (a new build gets its page even when not published)
+  await refreshMachineViews(store, site, opts.machine);
   result.published = !!opts.publish;
   result.seconds = (performance.now() - started) / 1000;
   return result;

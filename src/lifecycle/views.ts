@@ -13,6 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { renderIndex, timestampOf } from '../binpkg/index-render.js';
 import { requireBuild } from '../build/known-content.js';
 import { binreposConf, reposConf } from '../site/client-config.js';
+import { renderMachinePages } from '../site/pages.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
@@ -82,7 +83,10 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
     }
     await removeStaleTagViews(store, machine, state);
     const after = await readState(store, machine);
-    if (after && viewKey(after) === viewKey(state)) return;
+    if (after && viewKey(after) === viewKey(state)) {
+      await renderMachinePages(store, site, machine);
+      return;
+    }
   }
 }
 

@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePackages } from '../../src/binpkg/packages-index.js';
 import { GBP, gbp, tempDir } from '../helpers/cli.js';
+import { startServe } from '../helpers/serve.js';
 import { fixture } from '../helpers/fixtures.js';
 
 let server: ChildProcess;
@@ -19,18 +20,7 @@ const store = tempDir();
 
 beforeAll(async () => {
   expect((await gbp(['--store', store, '--base-url', 'http://127.0.0.1', 'pull', fixture('build-archive/build.tar.gz'), '-m', 'web', '-b', '1', '--publish'])).code).toBe(0);
-  server = spawn(process.execPath, [GBP, '--store', store, '--json', 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise<string>((resolve) => {
-    let out = '';
-    server.stdout!.on('data', (d) => {
-      out += d;
-      try {
-        resolve(JSON.parse(out).url);
-      } catch {
-        // not all of it yet
-      }
-    });
-  });
+  ({ child: server, url: base } = await startServe(store));
 });
 afterAll(() => {
   server?.kill('SIGTERM');

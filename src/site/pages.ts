@@ -1,0 +1,269 @@
+/**
+ * The browsable site: static HTML beside the indexes, so it works from a bucket through a CDN as
+ * from a directory. Front page (index.html), one page per machine (machines/<m>/index.html) and
+ * one per build (builds/<m>/<id>/index.html), all with relative links and no outside assets.
+ *
+ * Rendering is incremental: machines/<m>/pages.json remembers, per build, what its page showed of
+ * the machine's state (published, tags, kept, note) plus the figures the machine and front pages
+ * need. A build page is rendered when the build is new or those markers changed, never otherwise;
+ * the machine page and front page are cheap and compared before they are written. The record is
+ * derived, like every view (invariant 3): lose it and the next change renders everything again.
+ */
+import { Eta } from 'eta';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCpv } from '../binpkg/version.js';
+import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
+import { loadBuild } from '../build/known-content.js';
+import { loadTreeEntries, readTreeFile } from '../build/tree-files.js';
+import { diffBuilds, type BuildDiff, type ChangeKind } from '../lifecycle/build-diff.js';
+import { listMachines, readState, type MachineState } from '../lifecycle/machine-state.js';
+import { keys } from '../store/keys.js';
+import type { SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { bytes, when } from '../util/format.js';
+import { barChart } from './charts.js';
+
+/** Bump when templates change what a build page shows, so existing pages are rendered again. */
+const PAGES_VERSION = 1;
+/** A machine with no build for this long is flagged on the front page. */
+const STALE_DAYS = 7;
+/** etc-portage files larger than this are linked by size, not shown inline. */
+const MAX_INLINE_FILE = 64 * 1024;
+
+const templates = resolve(dirname(fileURLToPath(import.meta.url)), '../../../templates');
+const eta = new Eta({ views: templates, cache: true, autoEscape: true });
+
+export interface BuildSummary {
+  /** What the page shows of the state; the page is rendered again when it differs. */
+  markers: string;
+  created: number;
+  parent: string | null;
+  packages: number;
+  bytes: number;
+  /** Packages added, removed, upgraded, downgraded or rebuilt since the parent. */
+  changed: number;
+}
+
+interface PagesRecord {
+  format: number;
+  builds: Record<string, BuildSummary>;
+  /** SHA-256 → size of every package the machine's recorded builds hold (for storage totals). */
+  blobs: Record<string, number>;
+}
+
+const pagesKey = (machine: string) => `machines/${machine}/pages.json`;
+const helpers = { bytes, when, ago };
+
+/** Renders what changed for one machine: new or re-marked build pages, its page, the front page. */
+export async function renderMachinePages(store: Store, site: SiteSettings, machine: string): Promise<{ rendered: string[] }> {
+  const state = await readState(store, machine);
+  if (!state) return { rendered: [] };
+  const previous = await readPagesRecord(store, machine);
+  const record: PagesRecord = { format: PAGES_VERSION, builds: {}, blobs: {} };
+  const recorded = new Set(state.builds.map((b) => b.id));
+  // Storage figures carry over unless builds went (purge): then they are counted again from all.
+  const recount = !previous || Object.keys(previous.builds).some((id) => !recorded.has(id));
+  if (!recount) Object.assign(record.blobs, previous.blobs);
+  const rendered: string[] = [];
+  for (const entry of state.builds) {
+    const markers = JSON.stringify([PAGES_VERSION, markersOf(state, entry.id)]);
+    const had = previous?.builds[entry.id];
+    const current = had?.markers === markers;
+    if (current && !recount) {
+      record.builds[entry.id] = had!;
+      continue;
+    }
+    const build = await loadBuild(store, machine, entry.id);
+    if (!build) continue; // a pull still recording it; the next change renders it
+    for (const p of build.binpkgs.packages) record.blobs[p.sha256] = p.size;
+    if (current) {
+      record.builds[entry.id] = had!;
+      continue;
+    }
+    record.builds[entry.id] = await renderBuildPage(store, site, state, build, markers);
+    rendered.push(`${keys.buildDir(machine, entry.id)}index.html`);
+  }
+  if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, record))) rendered.push(`machines/${machine}/index.html`);
+  await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
+  if (await renderFrontPage(store, site)) rendered.push('index.html');
+  return { rendered };
+}
+
+/** The front page, from every machine's state and page record (two small reads per machine). */
+export async function renderFrontPage(store: Store, site: SiteSettings): Promise<boolean> {
+  const now = Math.floor(Date.now() / 1000);
+  const machines = [];
+  const unique = new Map<string, number>();
+  let logical = 0;
+  let builds = 0;
+  for (const machine of await listMachines(store)) {
+    const state = await readState(store, machine);
+    const record = await readPagesRecord(store, machine);
+    if (!state || !record) continue;
+    for (const [sha, size] of Object.entries(record.blobs)) unique.set(sha, size);
+    for (const b of Object.values(record.builds)) logical += b.bytes;
+    builds += state.builds.length;
+    const latest = state.builds.at(-1)?.id ?? null;
+    const latestSummary = latest ? record.builds[latest] : undefined;
+    const problems: string[] = [];
+    if (latestSummary && now - latestSummary.created > STALE_DAYS * 86400) problems.push(`no build for ${Math.floor((now - latestSummary.created) / 86400)} days`);
+    if (latest && state.published !== latest) problems.push(state.published ? `latest build ${latest} is not published` : 'nothing published');
+    machines.push({ name: machine, published: state.published, latest, summary: latestSummary ?? null, tags: state.tags, problems });
+  }
+  const physical = [...unique.values()].reduce((a, b) => a + b, 0);
+  const html = eta.render('./front', {
+    root: '',
+    site,
+    now,
+    machines,
+    totals: { builds, packages: unique.size, physical, logical, saved: Math.max(0, logical - physical) },
+    h: helpers,
+  });
+  return writeIfChanged(store, 'index.html', html);
+}
+
+function markersOf(state: MachineState, id: string) {
+  return {
+    published: state.published === id,
+    tags: Object.entries(state.tags)
+      .filter(([, b]) => b === id)
+      .map(([t]) => t)
+      .sort(),
+    kept: state.kept.includes(id),
+    note: state.notes[id] ?? null,
+  };
+}
+
+async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<BuildSummary> {
+  const parent = build.parent ? await loadBuild(store, build.machine, build.parent) : null;
+  const diff: BuildDiff | null = parent ? await diffBuilds(store, parent, build) : null;
+  const changeOf = new Map<string, ChangeKind>();
+  for (const c of diff?.packages ?? []) if (c.to) changeOf.set(`${c.to.cpv} ${c.to.buildId}`, c.change);
+  const root = '../../../';
+  const packages = [...build.binpkgs.packages]
+    .sort((a, b) => (a.stanza.CPV < b.stanza.CPV ? -1 : a.stanza.CPV > b.stanza.CPV ? 1 : 0))
+    .map((p) => packageRow(p, root, changeOf.get(`${p.stanza.CPV} ${p.stanza.BUILD_ID ?? ''}`) ?? null));
+  const etc = await loadTreeEntries(store, build, 'etc-portage');
+  const etcFiles = [];
+  for (const e of etc ?? []) {
+    if (e.type === 'd') continue;
+    const text = e.type === 'f' && e.size <= MAX_INLINE_FILE ? ((await readTreeFile(store, etc, e.path))?.toString('utf8') ?? '') : null;
+    const status = diff?.config.added.includes(e.path) ? 'added' : diff?.config.changed.includes(e.path) ? 'changed' : null;
+    etcFiles.push({ path: e.path, type: e.type, target: e.target, size: e.size, text, status });
+  }
+  const world = ((await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage'), 'world'))?.toString('utf8') ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const repos = [];
+  for (const [name, ref] of Object.entries(build.trees)) {
+    if (!name.startsWith('repos/')) continue;
+    const entries = await loadTreeEntries(store, build, name);
+    const stamp = (await readTreeFile(store, entries, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
+    const change = diff?.repos.find((r) => r.repo === name.slice(6));
+    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: stamp, commit: change?.toCommit ?? (await repoCommit(store, entries)), changed: change ? change.filesChanged : parent ? 0 : null });
+  }
+  const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
+  const total = build.binpkgs.packages.reduce((n, p) => n + p.size, 0);
+  const html = eta.render('./build', {
+    root,
+    site,
+    build,
+    markers: m,
+    parent: parent ? { id: parent.id } : build.parent ? { id: build.parent, gone: true } : null,
+    packages,
+    removed: (diff?.packages ?? []).filter((c) => c.change === 'removed'),
+    counts: countChanges(diff),
+    world,
+    worldDiff: diff?.world ?? null,
+    etcFiles,
+    removedConfig: diff?.config.removed ?? [],
+    repos: repos.sort((a, b) => (a.name < b.name ? -1 : 1)),
+    total,
+    signed: build.binpkgs.packages.filter((p) => p.signed).length,
+    clientConfig: m.published ? `${root}machines/${build.machine}/` : m.tags.length ? `${root}machines/${build.machine}/tags/${m.tags[0]}/` : null,
+    state,
+    h: helpers,
+  });
+  await writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html);
+  return { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: total, changed: diff?.packages.length ?? build.binpkgs.packages.length };
+}
+
+function renderMachinePage(site: SiteSettings, state: MachineState, record: PagesRecord): string {
+  const root = '../../';
+  const builds = state.builds
+    .map((b) => ({ id: b.id, summary: record.builds[b.id] ?? null, markers: markersOf(state, b.id) }))
+    .filter((b) => b.summary)
+    .reverse();
+  const chronological = [...builds].reverse();
+  const href = (id: string) => `${root}builds/${state.machine}/${encodeURIComponent(id)}/index.html`;
+  return eta.render('./machine', {
+    root,
+    site,
+    state,
+    builds,
+    changedChart: barChart(chronological.map((b) => ({ value: b.summary!.changed, label: `build ${b.id}`, href: href(b.id) })), (n) => `${n} packages changed`),
+    sizeChart: barChart(chronological.map((b) => ({ value: b.summary!.bytes, label: `build ${b.id}`, href: href(b.id) })), bytes),
+    h: helpers,
+  });
+}
+
+function packageRow(p: PackageRecord, root: string, change: ChangeKind | null) {
+  const cpv = parseCpv(p.stanza.CPV);
+  return {
+    name: cpv ? `${cpv.category}/${cpv.pn}` : p.stanza.CPV,
+    version: cpv?.version ?? '',
+    slot: p.stanza.SLOT ?? '0',
+    size: p.size,
+    buildId: p.stanza.BUILD_ID ?? '',
+    href: `${root}blobs/${p.stanza.PATH}`,
+    description: p.description ?? '',
+    signed: p.signed,
+    change,
+  };
+}
+
+function countChanges(diff: BuildDiff | null): Record<ChangeKind, number> | null {
+  if (!diff) return null;
+  const out: Record<ChangeKind, number> = { added: 0, removed: 0, upgraded: 0, downgraded: 0, rebuilt: 0 };
+  for (const c of diff.packages) out[c.change]++;
+  return out;
+}
+
+async function repoCommit(store: Store, entries: Awaited<ReturnType<typeof loadTreeEntries>>): Promise<string | null> {
+  const raw = await readTreeFile(store, entries, 'metadata/build.json');
+  try {
+    const j = raw ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : null;
+    const c = j?.commit ?? j?.revision;
+    return typeof c === 'string' ? c : null;
+  } catch {
+    return null;
+  }
+}
+
+async function readPagesRecord(store: Store, machine: string): Promise<PagesRecord | null> {
+  const raw = await store.get(pagesKey(machine));
+  if (!raw) return null;
+  try {
+    const r = JSON.parse(raw.toString('utf8')) as PagesRecord;
+    return r.format === PAGES_VERSION ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+async function writeIfChanged(store: Store, key: string, text: string, contentType = 'text/html; charset=utf-8'): Promise<boolean> {
+  if ((await store.get(key))?.toString('utf8') === text) return false;
+  await store.put(key, text, { contentType });
+  return true;
+}
+
+export function ago(unixSeconds: number, now = Math.floor(Date.now() / 1000)): string {
+  const s = Math.max(0, now - unixSeconds);
+  if (s < 90) return 'just now';
+  if (s < 5400) return `${Math.round(s / 60)} minutes ago`;
+  if (s < 129600) return `${Math.round(s / 3600)} hours ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+

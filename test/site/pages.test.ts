@@ -1,0 +1,192 @@
+/**
+ * The browsable site in a real browser: headless Chromium (Debian's, driven by playwright-core)
+ * opens the pages gbp serve answers with, checks what a person looks for, that no markup from a
+ * note or an archive runs, that the console stays clean, and writes screenshots to
+ * test-artifacts/. A link checker then walks every page and link of the generated site.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gbp, tempDir } from '../helpers/cli.js';
+import { startServe } from '../helpers/serve.js';
+import { fixture } from '../helpers/fixtures.js';
+import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
+
+const ARTIFACTS = resolve(__dirname, '../../test-artifacts');
+const BUILD1 = fixture('build-archive/build.tar.gz');
+const BUILD2 = fixture('build-archive/build2.tar.gz');
+const HOSTILE_NOTE = 'rolled back: <script>alert("note")</script> <b>bold?</b>';
+
+let store: string;
+let server: ChildProcess;
+let base: string;
+let browser: Browser;
+
+/** Opens a page and fails on any console error, page error, dialog (a script that ran) or failed request. */
+async function open(path: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('dialog', (d) => {
+    problems.push(`a dialog opened: ${d.message()}`);
+    void d.dismiss();
+  });
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  page.on('response', (r) => r.status() >= 400 && problems.push(`${r.status()} ${r.url()}`));
+  const res = await page.goto(`${base}/${path}`);
+  expect(res?.status(), path).toBe(200);
+  await page.waitForLoadState('load');
+  (page as Page & { problems: string[] }).problems = problems;
+  return page;
+}
+
+const problemsOf = (p: Page) => (p as Page & { problems: string[] }).problems;
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
+}
+
+beforeAll(async () => {
+  store = tempDir();
+  // a configuration file carrying markup, as an archive could
+  const members = await archiveMembers(BUILD2);
+  const hostile = members.map((m) => (m.path.endsWith('etc-portage/make.conf') ? { ...m, data: Buffer.concat([m.data as Buffer, Buffer.from('# <img src=x onerror=alert(1)> </pre><script>alert(2)</script>\n')]) } : m));
+  const build2 = join(tempDir(), 'build2.tar.gz');
+  writeFileSync(build2, tgz(hostile));
+  const steps: string[][] = [
+    ['pull', BUILD1, '-m', 'web', '-b', '1', '--publish'],
+    ['pull', build2, '-m', 'web', '-b', '2', '--publish', '--tag', 'stable'],
+    ['pull', BUILD1, '-m', 'mail', '-b', '7'],
+    ['note', 'web', '1', HOSTILE_NOTE],
+    ['keep', 'web', '1'],
+  ];
+  for (const s of steps) {
+    const r = await gbp(['--store', store, ...s]);
+    expect(r.code, `${s.join(' ')}: ${r.stderr}`).toBe(0);
+  }
+  const served = await startServe(store);
+  server = served.child;
+  base = served.url;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+});
+
+describe('the pages in Chromium', () => {
+  it('front page: every machine, its published and latest build, health and storage', async () => {
+    const page = await open('index.html');
+    const rows = page.locator('#machines tbody tr');
+    expect(await rows.count()).toBe(2);
+    const mail = await rows.filter({ hasText: 'mail' }).innerText();
+    expect(mail).toMatch(/nothing published/);
+    const web = await rows.filter({ hasText: 'web' }).innerText();
+    expect(web).toMatch(/\b2\b/);
+    expect(web).toMatch(/ok/);
+    expect(await page.locator('#storage').innerText()).toMatch(/Saved by storing each package once\s+[\d.]+ (KiB|MiB) \(\d+ %\)/);
+    await screenshot(page, 'front.png');
+    expect(problemsOf(page)).toEqual([]);
+  });
+
+  it('machine page: builds newest first with their markers, and charts', async () => {
+    const page = await open('machines/web/index.html');
+    const rows = await page.locator('#builds tbody tr').allInnerTexts();
+    expect(rows.map((r) => r.split('\t')[0].trim())).toEqual(['2', '1']);
+    expect(rows[0]).toMatch(/published/);
+    expect(rows[0]).toMatch(/@stable/);
+    expect(rows[1]).toMatch(/kept/);
+    expect(await page.locator('svg.chart').count()).toBe(2);
+    expect(await page.locator('svg.chart').first().locator('rect').count()).toBe(2);
+    await screenshot(page, 'machine.png');
+    expect(problemsOf(page)).toEqual([]);
+  });
+
+  it('build page: packages with what changed, world, etc-portage, repositories; filtering works', async () => {
+    const page = await open('builds/web/2/index.html');
+    expect(await page.locator('#packages tbody tr').count()).toBe(6);
+    expect(await page.locator('#changes').innerText()).toMatch(/1 added/);
+    const libfoo = await page.locator('#packages tbody tr', { hasText: 'dev-libs/libfoo' }).allInnerTexts();
+    expect(libfoo.join('\n')).toMatch(/upgraded|rebuilt|added/);
+    expect(await page.locator('#world').innerText()).toMatch(/app-misc\/hello/);
+    expect(await page.locator('#repos tbody tr').count()).toBe(1);
+    await page.fill('#filter', 'libfoo');
+    expect(await page.locator('#packages tbody tr:not([hidden])').count()).toBeLessThan(6);
+    await page.fill('#filter', '');
+    // a package link downloads the package itself
+    const href = await page.locator('#packages tbody tr a').first().getAttribute('href');
+    const res = await page.request.get(new URL(href!, `${base}/builds/web/2/index.html`).toString());
+    expect(res.status()).toBe(200);
+    expect(res.headers()['content-type']).toMatch(/application\/x-tar/);
+    await screenshot(page, 'build.png');
+    expect(problemsOf(page)).toEqual([]);
+  });
+
+  it('markup in a note or in an archive is shown as text and never runs', async () => {
+    const build1 = await open('builds/web/1/index.html');
+    expect(await build1.locator('#note').innerText()).toBe(HOSTILE_NOTE);
+    expect(await build1.locator('#note b, #note script').count()).toBe(0);
+    const build2 = await open('builds/web/2/index.html');
+    await build2.locator('details', { hasText: 'make.conf' }).locator('summary').click();
+    expect(await build2.locator('details', { hasText: 'make.conf' }).locator('pre').innerText()).toContain('<script>alert(2)</script>');
+    expect(await build2.locator('main img').count()).toBe(0);
+    expect(problemsOf(build1)).toEqual([]); // no dialog opened, nothing failed
+    expect(problemsOf(build2)).toEqual([]);
+  });
+
+  it('is readable on a phone', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+    await page.goto(`${base}/builds/web/2/index.html`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await screenshot(page, 'build-phone.png');
+  });
+});
+
+describe('the whole site', () => {
+  it('every link of every page resolves (link checker)', async () => {
+    const seen = new Set<string>();
+    const queue = [`${base}/index.html`];
+    const broken: string[] = [];
+    while (queue.length) {
+      const url = queue.shift()!;
+      if (seen.has(url)) continue;
+      seen.add(url);
+      const res = await fetch(url, { method: url.endsWith('.html') ? 'GET' : 'HEAD' });
+      if (res.status !== 200) {
+        broken.push(`${res.status} ${url}`);
+        continue;
+      }
+      if (!url.endsWith('.html')) continue;
+      const html = await res.text();
+      for (const m of html.matchAll(/(?:href|src)="([^"]+)"/g)) {
+        const target = new URL(m[1].replace(/&amp;/g, '&'), url);
+        if (target.protocol === 'data:') continue; // inline, nothing to fetch
+        expect(target.origin, `${m[1]} on ${url} leaves the site`).toBe(new URL(base).origin);
+        target.hash = '';
+        queue.push(target.toString());
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(seen.size).toBeGreaterThan(15); // pages, indexes, configs and packages were all reached
+  });
+
+  it('a note re-renders that build page only; the other build pages are not rewritten', async () => {
+    const page2 = join(store, 'builds/web/2/index.html');
+    const before = { text: readFileSync(page2, 'utf8'), mtime: statSync(page2).mtimeMs };
+    const r = await gbp(['--store', store, 'note', 'web', '1', 'a new note']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(store, 'builds/web/1/index.html'), 'utf8')).toContain('a new note');
+    expect(statSync(page2).mtimeMs).toBe(before.mtime);
+    expect(readFileSync(page2, 'utf8')).toBe(before.text);
+    expect(readFileSync(join(store, 'machines/web/index.html'), 'utf8')).toContain('a new note');
+  });
+});
