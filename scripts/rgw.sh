@@ -73,7 +73,7 @@ osd data = $RGW_DIR/osd
 osd objectstore = bluestore
 bluestore block path = $RGW_DIR/block
 bluestore block create = true
-bluestore block size = 21474836480
+bluestore block size = 68719476736
 osd memory target = 939524096
 
 [client.rgw]

@@ -62,7 +62,9 @@ export function createS3Client(settings: S3Settings): S3Client {
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: sockets }),
       connectionTimeout: 10_000,
-      requestTimeout: 300_000,
+      // A server that stops answering (a full cluster blocks writes) is an error, not a hang.
+      requestTimeout: 120_000,
+      throwOnRequestTimeout: true,
     }),
   });
 }

@@ -196,3 +196,33 @@ describe('cost and failure on a bucket', () => {
     await clientFetches(`${base}/machines/web/binpkgs`);
   });
 });
+
+describe('maintenance on a bucket', () => {
+  it('export-rsync reads trees from the bucket exactly as from a directory; purge and gc clean it', async () => {
+    const bucket = await newPublicBucket();
+    const { run } = onBucket(bucket);
+    const local = tempDir();
+    for (const [archive, id] of [
+      [BUILD1, '1'],
+      [BUILD2, '2'],
+    ]) {
+      expect((await run(['pull', archive, '-m', 'web', '-b', id, '--publish'])).code).toBe(0);
+      expect((await gbp(['--store', local, 'pull', archive, '-m', 'web', '-b', id, '--publish'])).code).toBe(0);
+    }
+    const fromBucket = tempDir();
+    const fromDir = tempDir();
+    const a = await run(['--json', 'export-rsync', '--dest', fromBucket]);
+    expect(a.code, a.stderr).toBe(0);
+    const b = await gbp(['--store', local, '--json', 'export-rsync', '--dest', fromDir]);
+    expect(b.code, b.stderr).toBe(0);
+    const { listTree } = await import('../helpers/tree-compare.js');
+    expect(listTree(join(a.json().paths.repos, 'web/test_repo'), { mtimes: true })).toEqual(listTree(join(b.json().paths.repos, 'web/test_repo'), { mtimes: true }));
+
+    expect((await run(['purge', '--keep-last', '1'])).code).toBe(0);
+    const gc = await run(['--json', 'gc', '--grace', '0']);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.json().deleted).toBeGreaterThan(0);
+    expect((await run(['fsck'])).code).toBe(0);
+    await clientFetches(`${onBucket(bucket).base}/machines/web/binpkgs`);
+  });
+});

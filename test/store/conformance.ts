@@ -18,6 +18,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
       expect((await s.get('a/b/c.txt'))!.toString()).toBe('hello world');
       expect(await s.exists('a/b/c.txt')).toBe(true);
       expect((await s.getRange('a/b/c.txt', 6, 5)).toString()).toBe('world');
+      expect((await s.getRange('a/b/c.txt', 11, 0)).length).toBe(0); // an empty file in a pack
       const chunks: Buffer[] = [];
       for await (const c of (await s.getStream('a/b/c.txt'))!) chunks.push(c as Buffer);
       expect(Buffer.concat(chunks).toString()).toBe('hello world');
