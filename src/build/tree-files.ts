@@ -6,11 +6,22 @@ import type { Store } from '../store/store.js';
 import type { BuildManifest } from './build-manifest.js';
 import { decodeTree, type TreeEntry } from './tree-manifest.js';
 
-export async function loadTreeEntries(store: Store, build: BuildManifest, tree: string): Promise<TreeEntry[] | null> {
+/** Decoded trees by manifest SHA-256: a page or diff that reads one tree twice decodes it once. */
+export type TreeCache = Map<string, TreeEntry[]>;
+
+export async function loadTreeEntries(store: Store, build: BuildManifest, tree: string, cache?: TreeCache): Promise<TreeEntry[] | null> {
   const ref = build.trees[tree];
   if (!ref) return null;
-  const data = await store.get(keys.tree(ref.manifest));
-  if (!data) throw new GbpError('store', keys.tree(ref.manifest), `tree manifest of ${build.machine} ${build.id} is missing`);
+  const cached = cache?.get(ref.manifest);
+  if (cached) return cached;
+  const entries = await decodeStoredTree(store, build, ref.manifest);
+  cache?.set(ref.manifest, entries);
+  return entries;
+}
+
+async function decodeStoredTree(store: Store, build: BuildManifest, manifest: string): Promise<TreeEntry[]> {
+  const data = await store.get(keys.tree(manifest));
+  if (!data) throw new GbpError('store', keys.tree(manifest), `tree manifest of ${build.machine} ${build.id} is missing`);
   return decodeTree(data);
 }
 

@@ -6,7 +6,7 @@
  * configuration files, and each repository's snapshot (timestamp.chk, file count changed).
  */
 import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
-import { loadTreeEntries, readTreeFile } from '../build/tree-files.js';
+import { loadTreeEntries, readTreeFile, type TreeCache } from '../build/tree-files.js';
 import type { TreeEntry } from '../build/tree-manifest.js';
 import { compareVersions, parseCpv } from '../binpkg/version.js';
 import type { Store } from '../store/store.js';
@@ -132,19 +132,19 @@ async function commitOf(store: Store, tree: TreeEntry[] | null): Promise<string 
   }
 }
 
-async function worldOf(store: Store, build: BuildManifest): Promise<string[]> {
-  const text = (await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage'), 'world'))?.toString('utf8') ?? '';
+async function worldOf(store: Store, build: BuildManifest, cache?: TreeCache): Promise<string[]> {
+  const text = (await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage', cache), 'world'))?.toString('utf8') ?? '';
   return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
-export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifest): Promise<BuildDiff> {
-  const [wa, wb] = await Promise.all([worldOf(store, a), worldOf(store, b)]);
-  const config = diffTrees(await loadTreeEntries(store, a, 'etc-portage'), await loadTreeEntries(store, b, 'etc-portage'));
+export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifest, cache?: TreeCache): Promise<BuildDiff> {
+  const [wa, wb] = await Promise.all([worldOf(store, a, cache), worldOf(store, b, cache)]);
+  const config = diffTrees(await loadTreeEntries(store, a, 'etc-portage', cache), await loadTreeEntries(store, b, 'etc-portage', cache));
   const repos: RepoChange[] = [];
   const names = [...new Set([...Object.keys(a.trees), ...Object.keys(b.trees)])].filter((t) => t.startsWith('repos/')).sort();
   for (const name of names) {
     if (a.trees[name]?.manifest === b.trees[name]?.manifest) continue;
-    const [ta, tb] = [await loadTreeEntries(store, a, name), await loadTreeEntries(store, b, name)];
+    const [ta, tb] = [await loadTreeEntries(store, a, name, cache), await loadTreeEntries(store, b, name, cache)];
     const stamp = async (t: TreeEntry[] | null) => (await readTreeFile(store, t, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
     const d = diffTrees(ta, tb);
     repos.push({

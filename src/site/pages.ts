@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseCpv } from '../binpkg/version.js';
 import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
 import { loadBuild } from '../build/known-content.js';
-import { loadTreeEntries, readTreeFile } from '../build/tree-files.js';
+import { loadTreeEntries, readTreeFile, type TreeCache } from '../build/tree-files.js';
 import { diffBuilds, type BuildDiff, type ChangeKind } from '../lifecycle/build-diff.js';
 import { listMachines, readState, type MachineState } from '../lifecycle/machine-state.js';
 import { keys } from '../store/keys.js';
@@ -53,12 +53,18 @@ interface PagesRecord {
 }
 
 const pagesKey = (machine: string) => `machines/${machine}/pages.json`;
-const helpers = { bytes, when, ago };
+const helpers = { bytes, when, ago, span };
 
 /** Renders what changed for one machine: new or re-marked build pages, its page, the front page. */
 export async function renderMachinePages(store: Store, site: SiteSettings, machine: string): Promise<{ rendered: string[] }> {
+  const rendered = (await renderMachine(store, site, machine))?.rendered ?? [];
+  if (await renderFrontPage(store, site)) rendered.push('index.html');
+  return { rendered };
+}
+
+async function renderMachine(store: Store, site: SiteSettings, machine: string): Promise<{ rendered: string[]; record: PagesRecord } | null> {
   const state = await readState(store, machine);
-  if (!state) return { rendered: [] };
+  if (!state) return null;
   const previous = await readPagesRecord(store, machine);
   const record: PagesRecord = { format: PAGES_VERSION, builds: {}, blobs: {} };
   const recorded = new Set(state.builds.map((b) => b.id));
@@ -66,19 +72,20 @@ export async function renderMachinePages(store: Store, site: SiteSettings, machi
   const recount = !previous || Object.keys(previous.builds).some((id) => !recorded.has(id));
   if (!recount) Object.assign(record.blobs, previous.blobs);
   const rendered: string[] = [];
+  // a page links its parent while the parent is recorded: its purge changes the page too
+  const markersFor = (id: string, parent: string | null) => JSON.stringify([PAGES_VERSION, markersOf(state, id), parent === null ? null : recorded.has(parent)]);
   for (const entry of state.builds) {
-    const markers = JSON.stringify([PAGES_VERSION, markersOf(state, entry.id)]);
     const had = previous?.builds[entry.id];
-    const current = had?.markers === markers;
-    if (current && !recount) {
-      record.builds[entry.id] = had!;
+    if (had && had.markers === markersFor(entry.id, had.parent) && !recount) {
+      record.builds[entry.id] = had;
       continue;
     }
     const build = await loadBuild(store, machine, entry.id);
     if (!build) continue; // a pull still recording it; the next change renders it
     for (const p of build.binpkgs.packages) record.blobs[p.sha256] = p.size;
-    if (current) {
-      record.builds[entry.id] = had!;
+    const markers = markersFor(entry.id, build.parent);
+    if (had?.markers === markers) {
+      record.builds[entry.id] = had;
       continue;
     }
     record.builds[entry.id] = await renderBuildPage(store, site, state, build, markers);
@@ -86,8 +93,7 @@ export async function renderMachinePages(store: Store, site: SiteSettings, machi
   }
   if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, record))) rendered.push(`machines/${machine}/index.html`);
   await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
-  if (await renderFrontPage(store, site)) rendered.push('index.html');
-  return { rendered };
+  return { rendered, record };
 }
 
 /** The front page, from every machine's state and page record (two small reads per machine). */
@@ -99,7 +105,8 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   let builds = 0;
   for (const machine of await listMachines(store)) {
     const state = await readState(store, machine);
-    const record = await readPagesRecord(store, machine);
+    // a machine whose pages were never rendered (a store older than the pages) gets them now
+    const record = (await readPagesRecord(store, machine)) ?? (await renderMachine(store, site, machine))?.record;
     if (!state || !record) continue;
     for (const [sha, size] of Object.entries(record.blobs)) unique.set(sha, size);
     for (const b of Object.values(record.builds)) logical += b.bytes;
@@ -136,15 +143,55 @@ function markersOf(state: MachineState, id: string) {
 }
 
 async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<BuildSummary> {
+  const facts = await buildPageFacts(store, build);
+  const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
+  const root = '../../../';
+  const html = eta.render('./build', {
+    ...facts,
+    parent: facts.parent ? { id: facts.parent.id, gone: !state.builds.some((b) => b.id === facts.parent!.id) } : null,
+    root,
+    site,
+    build,
+    markers: m,
+    clientConfig: m.published ? `${root}machines/${build.machine}/` : m.tags.length ? `${root}machines/${build.machine}/tags/${m.tags[0]}/` : null,
+    state,
+    h: helpers,
+  });
+  await writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html);
+  return { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: facts.total, changed: facts.changedCount };
+}
+
+/**
+ * What a build page shows that depends only on the build and its parent, both immutable: worked
+ * out once (the diff of two 124k-file trees costs about a second) and kept in page.json beside the
+ * page, so a publish, tag or note re-renders the page from it without reading any tree.
+ */
+async function buildPageFacts(store: Store, build: BuildManifest) {
+  const key = `${keys.buildDir(build.machine, build.id)}page.json`;
+  const cached = await store.get(key);
+  if (cached) {
+    try {
+      const facts = JSON.parse(cached.toString('utf8'));
+      if (facts.version === PAGES_VERSION) return facts as Awaited<ReturnType<typeof computeFacts>>;
+    } catch {
+      // recomputed below
+    }
+  }
+  const facts = await computeFacts(store, build);
+  await store.put(key, `${JSON.stringify(facts)}\n`, { contentType: 'application/json', immutable: true });
+  return facts;
+}
+
+async function computeFacts(store: Store, build: BuildManifest) {
   const parent = build.parent ? await loadBuild(store, build.machine, build.parent) : null;
-  const diff: BuildDiff | null = parent ? await diffBuilds(store, parent, build) : null;
+  const trees: TreeCache = new Map();
+  const diff: BuildDiff | null = parent ? await diffBuilds(store, parent, build, trees) : null;
   const changeOf = new Map<string, ChangeKind>();
   for (const c of diff?.packages ?? []) if (c.to) changeOf.set(`${c.to.cpv} ${c.to.buildId}`, c.change);
-  const root = '../../../';
   const packages = [...build.binpkgs.packages]
     .sort((a, b) => (a.stanza.CPV < b.stanza.CPV ? -1 : a.stanza.CPV > b.stanza.CPV ? 1 : 0))
-    .map((p) => packageRow(p, root, changeOf.get(`${p.stanza.CPV} ${p.stanza.BUILD_ID ?? ''}`) ?? null));
-  const etc = await loadTreeEntries(store, build, 'etc-portage');
+    .map((p) => packageRow(p, '../../../', changeOf.get(`${p.stanza.CPV} ${p.stanza.BUILD_ID ?? ''}`) ?? null));
+  const etc = await loadTreeEntries(store, build, 'etc-portage', trees);
   const etcFiles = [];
   for (const e of etc ?? []) {
     if (e.type === 'd') continue;
@@ -152,42 +199,45 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
     const status = diff?.config.added.includes(e.path) ? 'added' : diff?.config.changed.includes(e.path) ? 'changed' : null;
     etcFiles.push({ path: e.path, type: e.type, target: e.target, size: e.size, text, status });
   }
-  const world = ((await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage'), 'world'))?.toString('utf8') ?? '')
+  const world = ((await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage', trees), 'world'))?.toString('utf8') ?? '')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'));
   const repos = [];
   for (const [name, ref] of Object.entries(build.trees)) {
     if (!name.startsWith('repos/')) continue;
-    const entries = await loadTreeEntries(store, build, name);
-    const stamp = (await readTreeFile(store, entries, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
     const change = diff?.repos.find((r) => r.repo === name.slice(6));
-    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: stamp, commit: change?.toCommit ?? (await repoCommit(store, entries)), changed: change ? change.filesChanged : parent ? 0 : null });
+    if (change) {
+      repos.push({ name: change.repo, files: ref.files, bytes: ref.bytes, timestamp: change.to, commit: change.toCommit, changed: change.filesChanged });
+      continue;
+    }
+    const entries = await loadTreeEntries(store, build, name, trees);
+    const stamp = (await readTreeFile(store, entries, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
+    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: stamp, commit: await repoCommit(store, entries), changed: parent ? 0 : null });
   }
-  const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
-  const total = build.binpkgs.packages.reduce((n, p) => n + p.size, 0);
-  const html = eta.render('./build', {
-    root,
-    site,
-    build,
-    markers: m,
+  // How long the build took, as far as the packages tell: from the first to the last package this
+  // build compiled (its instances new since the parent; all of them for a first build).
+  const parentInstances = new Set(parent?.binpkgs.packages.map((p) => p.sha256) ?? []);
+  const buildTimes = build.binpkgs.packages
+    .filter((p) => !parentInstances.has(p.sha256))
+    .map((p) => Number(p.stanza.BUILD_TIME))
+    .filter((t) => Number.isFinite(t) && t > 0);
+  return {
+    version: PAGES_VERSION,
     parent: parent ? { id: parent.id } : build.parent ? { id: build.parent, gone: true } : null,
     packages,
     removed: (diff?.packages ?? []).filter((c) => c.change === 'removed'),
     counts: countChanges(diff),
+    changedCount: diff?.packages.length ?? build.binpkgs.packages.length,
     world,
     worldDiff: diff?.world ?? null,
     etcFiles,
     removedConfig: diff?.config.removed ?? [],
     repos: repos.sort((a, b) => (a.name < b.name ? -1 : 1)),
-    total,
+    total: build.binpkgs.packages.reduce((n, p) => n + p.size, 0),
+    compiled: buildTimes.length ? { from: Math.min(...buildTimes), to: Math.max(...buildTimes), count: buildTimes.length } : null,
     signed: build.binpkgs.packages.filter((p) => p.signed).length,
-    clientConfig: m.published ? `${root}machines/${build.machine}/` : m.tags.length ? `${root}machines/${build.machine}/tags/${m.tags[0]}/` : null,
-    state,
-    h: helpers,
-  });
-  await writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html);
-  return { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: total, changed: diff?.packages.length ?? build.binpkgs.packages.length };
+  };
 }
 
 function renderMachinePage(site: SiteSettings, state: MachineState, record: PagesRecord): string {
@@ -257,6 +307,13 @@ async function writeIfChanged(store: Store, key: string, text: string, contentTy
   if ((await store.get(key))?.toString('utf8') === text) return false;
   await store.put(key, text, { contentType });
   return true;
+}
+
+/** A duration for people: "3 h 12 min", "14 min", "40 s". */
+export function span(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  const m = Math.round(seconds / 60);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 export function ago(unixSeconds: number, now = Math.floor(Date.now() / 1000)): string {

@@ -16,7 +16,10 @@ export function openStore(spec: string | undefined, s3: S3Settings = {}): Store 
   if (value.startsWith('s3://')) {
     const { bucket, prefix } = parseS3Url(value);
     const settings = { ...s3SettingsFromEnv(), ...definedOnly(s3) };
-    return new S3Store({ client: createS3Client(settings), bucket, prefix, maxInFlight: settings.maxInFlight });
+    // GBP_S3_CONDITIONAL=lease skips the probe and serialises writers with the lease lock: for a
+    // server that accepts conditional headers but does not honour them (the probe catches most).
+    const conditional = process.env.GBP_S3_CONDITIONAL === 'lease' ? ({ kind: 'lease' } as const) : undefined;
+    return new S3Store({ client: createS3Client(settings), bucket, prefix, maxInFlight: settings.maxInFlight, conditional });
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     throw new GbpError('usage', value, 'a store is a directory path or s3://<bucket>/<prefix>');

@@ -93,19 +93,22 @@ describe('publishing to a bucket', () => {
 });
 
 describe('parallel jobs on one bucket', () => {
-  it('four builds of one machine at once: all recorded, exactly one published, its index whole', async () => {
-    const bucket = await newPublicBucket();
-    const { base, run } = onBucket(bucket);
-    const jobs = await Promise.all([BUILD1, BUILD2, BUILD1, BUILD2].map((a, i) => run(['pull', a, '-m', 'web', '-b', String(i + 1), '--publish'])));
-    for (const j of jobs) expect(j.code, j.stderr).toBe(0);
-    const list = (await run(['--json', 'list', 'web'])).json() as { id: string; published: boolean }[];
-    expect(list.map((b) => b.id).sort()).toEqual(['1', '2', '3', '4']);
-    const published = list.filter((b) => b.published);
-    expect(published).toHaveLength(1);
-    const view = await clientFetches(`${base}/machines/web/binpkgs`);
-    const own = await clientFetches(`${base}/builds/web/${published[0].id}/binpkgs`);
-    expect(view.entries).toEqual(own.entries);
-  });
+  for (const mode of ['conditional writes', 'lease lock (no conditional writes)']) {
+    it(`four builds of one machine at once, ${mode}: all recorded, exactly one published, its index whole`, async () => {
+      const bucket = await newPublicBucket();
+      const { base, run } = onBucket(bucket);
+      const extra = mode.startsWith('lease') ? { GBP_S3_CONDITIONAL: 'lease' } : {};
+      const jobs = await Promise.all([BUILD1, BUILD2, BUILD1, BUILD2].map((a, i) => run(['pull', a, '-m', 'web', '-b', String(i + 1), '--publish'], extra)));
+      for (const j of jobs) expect(j.code, j.stderr).toBe(0);
+      const list = (await run(['--json', 'list', 'web'])).json() as { id: string; published: boolean }[];
+      expect(list.map((b) => b.id).sort()).toEqual(['1', '2', '3', '4']);
+      const published = list.filter((b) => b.published);
+      expect(published).toHaveLength(1);
+      const view = await clientFetches(`${base}/machines/web/binpkgs`);
+      const own = await clientFetches(`${base}/builds/web/${published[0].id}/binpkgs`);
+      expect(view.entries).toEqual(own.entries);
+    });
+  }
 
   it('two machines at once never block each other', async () => {
     const bucket = await newPublicBucket();

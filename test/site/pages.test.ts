@@ -118,6 +118,7 @@ describe('the pages in Chromium', () => {
     expect(libfoo.join('\n')).toMatch(/upgraded|rebuilt|added/);
     expect(await page.locator('#world').innerText()).toMatch(/app-misc\/hello/);
     expect(await page.locator('#repos tbody tr').count()).toBe(1);
+    expect(await page.locator('#compiled').innerText()).toMatch(/^\d+ packages?, .* from the first to the last\)$/);
     await page.fill('#filter', 'libfoo');
     expect(await page.locator('#packages tbody tr:not([hidden])').count()).toBeLessThan(6);
     await page.fill('#filter', '');
@@ -188,5 +189,16 @@ describe('the whole site', () => {
     expect(statSync(page2).mtimeMs).toBe(before.mtime);
     expect(readFileSync(page2, 'utf8')).toBe(before.text);
     expect(readFileSync(join(store, 'machines/web/index.html'), 'utf8')).toContain('a new note');
+  });
+
+  it("after the parent is purged, its child's page stops linking to it", async () => {
+    for (const args of [['keep', 'web', '1', '--release'], ['purge', 'web', '--keep-last', '1']]) {
+      const r = await gbp(['--store', store, ...args]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const html = readFileSync(join(store, 'builds/web/2/index.html'), 'utf8');
+    expect(html).toMatch(/1 <span class="muted">\(purged\)<\/span>/);
+    expect(html).not.toContain('href="../1/index.html"');
+    expect(readFileSync(join(store, 'machines/web/index.html'), 'utf8')).not.toContain('builds/web/1/');
   });
 });
