@@ -11,7 +11,7 @@
  * Usage: npm run bench -- [--size medium|small] [--payload-scale F] [--runs N] [--work DIR] [--json]
  *        npm run bench -- --only export     (the export alone, on the store a full run left)
  *        npm run bench -- --only serve      (gbp serve vs nginx with wrk; needs nginx and wrk)
- *        npm run bench -- --only s3         (gbp sync vs rclone sync to the test Ceph RGW)
+ *        npm run bench -- --only s3 [--skip-plain]   (gbp sync vs rclone sync to the test Ceph RGW)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   }
   if (arg('only', '') === 's3') {
     // publishing to the test RGW against rclone (starts one if none is running)
-    const r = await benchS3({ root: ROOT, gbp: GBP, work, machine: first.machine, archives: [first.file, next.file], measure });
+    const r = await benchS3({ root: ROOT, gbp: GBP, work, machine: first.machine, archives: [first.file, next.file], measure, skipPlain: process.argv.includes('--skip-plain') });
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return;
   }

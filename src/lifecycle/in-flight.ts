@@ -4,8 +4,9 @@
  * on every build, changed or not.
  *
  * - A pull writes a lease naming the old objects it is about to reference, then lists the gc
- *   sweep markers. Only if a sweep ran while the pull was working (or is running) does it check
- *   that each reused object still exists, refusing with nothing recorded if one is gone.
+ *   sweep markers. A sweep still running may not have seen the lease and may yet delete, so the
+ *   pull waits for it to end. Then, only if a sweep ran while the pull was working, it checks that
+ *   each reused object still exists, refusing with nothing recorded if one is gone.
  * - A gc sweep writes its marker first, then reads the pull leases and spares what they name,
  *   then deletes.
  * With strongly consistent reads (a local disk; S3 since 2020), one of the two always sees the
@@ -26,6 +27,8 @@ const PULL_LEASE_TTL_S = 3600;
 export const SWEEP_HEARTBEAT_S = 60;
 /** Tolerated clock difference between the hosts of a pull and a gc. */
 const CLOCK_SKEW_S = 300;
+/** How long a pull waits for a running sweep before giving up (it records nothing then). */
+const SWEEP_WAIT_MS = 15 * 60 * 1000;
 /** Finished sweep markers are kept this long, for pulls that started before they ended. */
 const SWEEP_MARKER_KEEP_S = 86400;
 
@@ -43,7 +46,7 @@ export async function leaseReusedObjects(store: Store, label: string, started: n
   await store.put(key, `${JSON.stringify({ started, written: now(), keys: reused })}\n`, { contentType: 'application/json' });
   const release = () => store.delete(key);
   try {
-    if (await sweepOverlapped(store, started)) {
+    if (await waitForSweeps(store, started)) {
       await forEachLimit(reused, 16, async (k) => {
         if (!(await store.exists(k))) {
           throw new GbpError('conflict', k, 'a concurrent gc removed this object while this pull was reusing it; nothing was recorded, run the pull again');
@@ -57,15 +60,29 @@ export async function leaseReusedObjects(store: Store, label: string, started: n
   return { release };
 }
 
-async function sweepOverlapped(store: Store, started: number): Promise<boolean> {
-  for await (const key of store.list(SWEEPS)) {
-    const m = await readJson<SweepMarker>(store, key);
-    if (!m) continue;
-    const lastActive = m.finished ?? m.heartbeat + SWEEP_HEARTBEAT_S;
-    const running = m.finished === null && now() - m.heartbeat < 5 * SWEEP_HEARTBEAT_S;
-    if (running || lastActive >= started - CLOCK_SKEW_S) return true;
+/**
+ * Waits while a sweep is running, then says whether one ran since the pull started (so what it
+ * reuses must be checked). A sweep whose heartbeat stopped has died and deletes nothing more.
+ */
+async function waitForSweeps(store: Store, started: number): Promise<boolean> {
+  const deadline = Date.now() + SWEEP_WAIT_MS;
+  for (;;) {
+    let running = false;
+    let overlapped = false;
+    for await (const key of store.list(SWEEPS)) {
+      const m = await readJson<SweepMarker>(store, key);
+      if (!m) continue;
+      const alive = m.finished === null && now() - m.heartbeat < 5 * SWEEP_HEARTBEAT_S;
+      const lastActive = m.finished ?? m.heartbeat + SWEEP_HEARTBEAT_S;
+      if (alive) running = true;
+      if (alive || lastActive >= started - CLOCK_SKEW_S) overlapped = true;
+    }
+    if (!running) return overlapped;
+    if (Date.now() > deadline) {
+      throw new GbpError('conflict', SWEEPS, 'a gc sweep has been running for too long while this pull waited; nothing was recorded, run the pull again');
+    }
+    await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
   }
-  return false;
 }
 
 /** A gc sweep's marker: begun before it reads the leases, renewed while it deletes, finished at the end. */

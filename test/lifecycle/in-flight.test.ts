@@ -29,17 +29,20 @@ for (const [name, makeStore] of backends) {
       expect((await leasedKeys(s)).size).toBe(0);
     });
 
-    it('a pull that sees a running sweep checks what it reuses, and refuses when gc took it', async () => {
+    it('a pull that meets a running sweep waits for its end, then checks what it reuses', async () => {
       const s = await makeStore();
       await s.put('packs/aa/kept.pack', 'x');
+      await s.put('packs/aa/doomed.pack', 'x');
       const sweep = await SweepMarkerHandle.begin(s);
-      // present: the pull checks and goes on
-      const ok = await leaseReusedObjects(s, 'web-7', now(), ['packs/aa/kept.pack']);
-      await ok.release();
-      // gone: the pull refuses, and its lease is released
-      await expect(leaseReusedObjects(s, 'web-8', now(), ['packs/aa/gone.pack'])).rejects.toThrow(/a concurrent gc removed this object/);
-      expect((await leasedKeys(s)).size).toBe(0);
+      // the sweep read the leases before this pull wrote its own, and deletes after the pull looked
+      const pending = leaseReusedObjects(s, 'web-8', now(), ['packs/aa/kept.pack', 'packs/aa/doomed.pack']);
+      await new Promise((r) => setTimeout(r, 600));
+      await s.delete('packs/aa/doomed.pack');
       await sweep.finish();
+      await expect(pending).rejects.toThrow(/a concurrent gc removed this object/);
+      expect((await leasedKeys(s)).size).toBe(0); // the refused pull released its lease
+      const ok = await leaseReusedObjects(s, 'web-9', now(), ['packs/aa/kept.pack']);
+      await ok.release();
     });
 
     it('a sweep that finished before the pull started costs the pull no checks', async () => {
