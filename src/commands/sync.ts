@@ -8,7 +8,8 @@
  *   (a tree manifest is only written after its packs). Other objects cost one existence check
  *   each, and none at all when the destination holds no blobs yet (a first upload);
  * - indexes and client configuration are regenerated for the destination's base URL, so
- *   TIMESTAMP is set just before each index's upload.
+ *   TIMESTAMP is set just before each index's upload; pages are rendered from the facts each build
+ *   page keeps (copied along), for the destination's state.
  * Killed at any moment, a re-run completes it and sends only what is missing.
  */
 import { copyFile, link } from 'node:fs/promises';
@@ -112,6 +113,9 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
       assertSameArchive(parseBuildManifest((await to.get(key))!, key), build.archive.sha256);
     }
     await writeBuildIndex(to, site, build);
+    // the page's facts (a diff of two trees) travel with the build instead of being worked out again
+    const facts = await copier.source(keys.buildPageFacts(build.machine, build.id));
+    if (facts) await to.put(keys.buildPageFacts(build.machine, build.id), facts, { immutable: true, contentType: 'application/json' });
     await recordBuild(to, build);
   } finally {
     await lease.release();
@@ -139,6 +143,11 @@ class ObjectCopier {
       this.destHasBlobs = true;
       break;
     }
+  }
+
+  /** A small object of the source, read whole. */
+  source(key: string): Promise<Buffer | null> {
+    return this.from.get(key);
   }
 
   /** Everything a recorded build of the destination references is there (invariant 1). */

@@ -167,7 +167,7 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
  * page, so a publish, tag or note re-renders the page from it without reading any tree.
  */
 async function buildPageFacts(store: Store, build: BuildManifest) {
-  const key = `${keys.buildDir(build.machine, build.id)}page.json`;
+  const key = keys.buildPageFacts(build.machine, build.id);
   const cached = await store.get(key);
   if (cached) {
     try {
