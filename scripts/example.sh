@@ -17,6 +17,8 @@ The store is in $(pwd)/example/store:
   machines/machine1/binpkgs/Packages   what clients' sync-uri points at (the published build)
   builds/machine1/<id>/build.json      each build's manifest
   blobs/                               every binary package, stored once by SHA-256
+  index.html                           the browsable pages (machines, builds, what changed)
+Browse: node dist/src/cli/main.js --store example/store serve   (then http://localhost:8080/)
 Try: node dist/src/cli/main.js --store example/store show machine1 @
      node dist/src/cli/main.js --store example/store publish machine1 1    # roll back
 MSG
