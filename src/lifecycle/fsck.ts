@@ -17,6 +17,7 @@ import type { Store } from '../store/store.js';
 import type { MachineState } from './machine-state.js';
 import { recordedBuilds, type RecordedBuild } from './recorded-builds.js';
 import { refreshMachineViews, servesIndex } from './views.js';
+import { renderMachinePages } from '../site/pages.js';
 
 export interface Problem {
   key: string;
@@ -145,6 +146,16 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       }
     }
     if (stale && opts.repair) await refreshMachineViews(store, site, machine);
+
+    // pages are derived too: a missing one is rendered again from state and build.json
+    const pages = [`machines/${machine}/index.html`, ...state.builds.filter((b) => builds.has(`${machine} ${b.id}`)).map((b) => `${keys.buildDir(machine, b.id)}index.html`)];
+    const missing = [];
+    for (const page of pages) if (!(await store.exists(page))) missing.push(page);
+    for (const page of missing) problem(page, 'page missing', opts.repair);
+    if (missing.length && opts.repair) {
+      await store.delete(`machines/${machine}/pages.json`); // forget what was rendered: render all
+      await renderMachinePages(store, site, machine);
+    }
   }
   return report;
 }

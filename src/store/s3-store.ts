@@ -41,14 +41,13 @@ import type { PutOptions, Store, StoreTraffic, Versioned } from './store.js';
 /**
  * Files go up in one buffered PUT (a throttled request can be sent again) up to MULTIPART_THRESHOLD,
  * beyond it in parts (a binpkg can be gigabytes). Multipart costs requests and server work, so a
- * 32 MiB pack is one PUT. Files above SMALL_FILE wait for one of LARGE_UPLOADS slots, which bounds
- * memory near LARGE_UPLOADS × MULTIPART_THRESHOLD.
+ * 32 MiB pack is one PUT. The file bytes held in memory at once stay within UPLOAD_BUFFER_BYTES,
+ * whatever the number of requests in flight.
  */
-const SMALL_FILE = 8 * 1024 * 1024;
 const MULTIPART_THRESHOLD = 96 * 1024 * 1024;
 const PART_SIZE = 16 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
-const LARGE_UPLOADS = 4;
+const UPLOAD_BUFFER_BYTES = 128 * 1024 * 1024;
 /** An incomplete multipart upload older than this belongs to a writer that died. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
 /** The store's private keys (probe objects, leases): never listed, never served. */
@@ -85,7 +84,7 @@ export class S3Store implements Store {
   private deferredError: unknown = null;
   private conditional: Promise<ConditionalSupport> | null;
   private readonly stagingDirs = new Set<string>();
-  private readonly largeUploads = new Semaphore(LARGE_UPLOADS);
+  private readonly uploadBuffer = new ByteBudget(UPLOAD_BUFFER_BYTES);
   /** Requests sent, by kind: the benchmark reports them, and tests assert proportionality. */
   private readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 };
   private bytesSent = 0;
@@ -166,9 +165,8 @@ export class S3Store implements Store {
   async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
     await this.schedule(options, async () => {
       const size = (await fs.stat(localPath)).size;
-      if (size <= SMALL_FILE) await this.putObject(key, await fs.readFile(localPath), options);
-      else if (size <= this.multipartThreshold) await this.largeUploads.run(async () => this.putObject(key, await fs.readFile(localPath), options));
-      else await this.largeUploads.run(() => this.uploadLarge(key, localPath, options));
+      if (size <= this.multipartThreshold) await this.uploadBuffer.run(size, async () => this.putObject(key, await fs.readFile(localPath), options));
+      else await this.uploadBuffer.run(PART_SIZE * PARTS_IN_FLIGHT, () => this.uploadLarge(key, localPath, options));
       await fs.rm(localPath, { force: true });
     });
   }
@@ -454,20 +452,27 @@ export function fail(err: unknown, key: string): GbpError {
   return new GbpError('store', key, `${what}: ${e.message ?? String(err)}`);
 }
 
-/** At most `limit` tasks at once; the others wait their turn. */
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+/** Tasks that hold memory run while their bytes fit the budget (one always runs, however large). */
+class ByteBudget {
+  private used = 0;
+  private readonly waiting: { bytes: number; go: () => void }[] = [];
   constructor(private readonly limit: number) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
+  async run<T>(bytes: number, task: () => Promise<T>): Promise<T> {
+    if (this.used > 0 && (this.waiting.length || this.used + bytes > this.limit)) {
+      await new Promise<void>((go) => this.waiting.push({ bytes, go })); // the releaser reserves for it
+    } else {
+      this.used += bytes;
+    }
     try {
       return await task();
     } finally {
-      this.active--;
-      this.waiting.shift()?.();
+      this.used -= bytes;
+      while (this.waiting.length && (this.used === 0 || this.used + this.waiting[0].bytes <= this.limit)) {
+        const next = this.waiting.shift()!;
+        this.used += next.bytes;
+        next.go();
+      }
     }
   }
 }

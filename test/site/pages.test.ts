@@ -201,4 +201,16 @@ describe('the whole site', () => {
     expect(html).not.toContain('href="../1/index.html"');
     expect(readFileSync(join(store, 'machines/web/index.html'), 'utf8')).not.toContain('builds/web/1/');
   });
+
+  it('fsck finds a missing page (exit 8) and --repair renders it again', async () => {
+    const { rmSync } = await import('node:fs');
+    const page = join(store, 'builds/web/2/index.html');
+    const before = readFileSync(page, 'utf8');
+    rmSync(page);
+    const check = await gbp(['--store', store, 'fsck', '--quick']);
+    expect(check.code).toBe(8);
+    expect(check.stdout).toMatch(/builds\/web\/2\/index.html: page missing/);
+    expect((await gbp(['--store', store, 'fsck', '--quick', '--repair'])).code).toBe(0);
+    expect(readFileSync(page, 'utf8')).toBe(before);
+  });
 });
