@@ -23,6 +23,7 @@ import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 import { syncStores } from '../commands/sync.js';
 import { renderMachinePages } from '../site/pages.js';
 import { loadSite } from '../store/site.js';
@@ -70,7 +71,7 @@ Example:
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 /** The store named by the global options (credentials come from the standard AWS environment). */
 const s3Flags = (g: GlobalOptions) => ({ endpoint: g.s3Endpoint, region: g.s3Region, pathStyle: g.s3VirtualHosted ? false : undefined });
-const openGlobalStore = (g: GlobalOptions) => openStore(g.store, s3Flags(g));
+const openGlobalStore = (g: GlobalOptions): Promise<Store> => openStore(g.store, s3Flags(g));
 const print = (text: string): void => void process.stdout.write(`${text}\n`);
 const printJson = (data: unknown): void => void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 
@@ -94,7 +95,7 @@ archive under an existing id is refused (exit 4).`,
   )
   .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const reporter = pullProgress(!g.json && !g.quiet);
     const r = await pull(store, site, {
@@ -130,7 +131,7 @@ program
   .argument('<build>', 'build id, @@ (latest), @tag, or an offset such as @-1')
   .action(async (machine: string, ref: string) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const r = await publish(store, site, machine, ref);
     if (g.json) return printJson(r);
@@ -147,7 +148,7 @@ program
   .argument('[machine]')
   .action(async (machine?: string) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     if (!machine) {
       const rows = await listAll(store);
       if (g.json) return printJson(rows);
@@ -177,7 +178,7 @@ program
   .argument('<build>', 'build id, @ (published), @@ (latest), @tag, or an offset such as @-1')
   .action(async (machine: string, ref: string) => {
     const g = globals();
-    const { build, summary } = await showBuild(openGlobalStore(g), machine, ref);
+    const { build, summary } = await showBuild(await openGlobalStore(g), machine, ref);
     if (g.json) return printJson({ ...summary, build });
     const pk = build.binpkgs.packages;
     print(`${machine} ${build.id}${summary.published ? '  (published)' : ''}${summary.tags.length ? `  ${summary.tags.map((t) => `@${t}`).join(' ')}` : ''}`);
@@ -205,7 +206,7 @@ program
   .option('--remove', 'remove the tag: gbp tag <machine> <tag> --remove')
   .action(async (machine: string, a: string, b: string | undefined, o: { remove?: boolean }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     if (o.remove) {
       if (b) throw new GbpError('usage', 'tag', 'with --remove give only the machine and the tag');
@@ -226,7 +227,7 @@ program
   .option('--release', 'no longer keep it')
   .action(async (machine: string, ref: string, o: { release?: boolean }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const r = await keepBuild(store, site, machine, ref, !!o.release);
     if (g.json) return printJson(r);
@@ -242,7 +243,7 @@ program
   .option('--delete', 'remove the note')
   .action(async (machine: string, ref: string, text: string | undefined, o: { delete?: boolean }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const note = o.delete ? null : await readNoteText(text);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const r = await noteBuild(store, site, machine, ref, note);
@@ -258,7 +259,7 @@ program
   .argument('<to>', 'build reference (e.g. @)')
   .action(async (machine: string, from: string, to: string) => {
     const g = globals();
-    const d = await diff(openGlobalStore(g), machine, from, to);
+    const d = await diff(await openGlobalStore(g), machine, from, to);
     if (g.json) return printJson(d);
     const mark: Record<string, string> = { added: '+', removed: '-', upgraded: '↑', downgraded: '↓', rebuilt: '~' };
     print(`${machine} ${d.from} → ${d.to}`);
@@ -288,7 +289,7 @@ program
   .argument('<package>', 'category/name or name')
   .action(async (machine: string, pkg: string) => {
     const g = globals();
-    const entries = await packageLog(openGlobalStore(g), machine, pkg);
+    const entries = await packageLog(await openGlobalStore(g), machine, pkg);
     if (g.json) return printJson(entries);
     if (!entries.length) return print(`${pkg} did not change in any build of ${machine}`);
     print(
@@ -316,7 +317,7 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
   )
   .action(async (machines: string[], o: { dryRun?: boolean; keepLast?: number; maxAge?: number }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const plans = await planPurge(store, machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, Math.floor(Date.now() / 1000));
     if (!o.dryRun) {
       await applyPurge(store, plans);
@@ -338,7 +339,7 @@ program
   .option('--force', `delete even when that is more than half of the store`)
   .action(async (o: { dryRun?: boolean; grace: number; force?: boolean }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const now = () => Math.floor(Date.now() / 1000);
     const line = progress(!g.json && !g.quiet);
     const plan = await planGc(store, o.grace, now(), (t) => line.update(`gc: ${t}`)).finally(() => line.done());
@@ -356,7 +357,7 @@ program
   .option('--quick', 'skip reading content (sizes and references only)')
   .action(async (o: { repair?: boolean; quick?: boolean }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const line = progress(!g.json && !g.quiet);
     const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
@@ -393,8 +394,8 @@ Example:
   )
   .action(async (fromSpec: string, toSpec: string, o: { machine?: string[]; dryRun?: boolean }) => {
     const g = globals();
-    const from = openStore(fromSpec, s3Flags(g));
-    const to = openStore(toSpec, s3Flags(g));
+    const from = await openStore(fromSpec, s3Flags(g));
+    const to = await openStore(toSpec, s3Flags(g));
     if (!(await from.exists('site.json'))) throw new GbpError('not-found', fromSpec, 'not a gbp store (it has no site.json)');
     const fromSite = await loadSite(from, undefined);
     const toSite = await loadSite(to, g.baseUrl ?? process.env.GBP_BASE_URL ?? ((await to.exists('site.json')) ? undefined : fromSite.baseUrl), g.rsyncUrl ?? fromSite.rsyncUrl);
@@ -414,7 +415,7 @@ program
   .option('--tag <tag>', 'the configuration for a tagged build instead')
   .action(async (machine: string, o: { tag?: string }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
     const r = await clientConfig(store, site, machine, o.tag);
     if (g.json) return printJson(r);
@@ -436,7 +437,7 @@ For a larger site, serve the same directory with nginx or the bucket through a C
   )
   .action(async (o: { port: number; bind: string; workers: number }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     if (!(store instanceof FsStore)) throw new GbpError('usage', '--store', 'gbp serve serves a local store directory');
     if (cluster.isPrimary && o.workers > 1 && o.port !== 0) {
       // Each worker serves on the shared port; the primary only keeps them running.
@@ -498,7 +499,7 @@ clients' rsync (size + mtime, no checksums) transfers only what changed.`,
   )
   .action(async (o: { dest: string; watch?: boolean; interval: number; grace: number }) => {
     const g = globals();
-    const store = openGlobalStore(g);
+    const store = await openGlobalStore(g);
     const report = (r: ExportResult) => {
       if (g.json) return printJson(r);
       const changed = r.targets.filter((t) => t.status !== 'unchanged');

@@ -83,7 +83,6 @@ export class S3Store implements Store {
   private readonly inFlight = new Set<Promise<void>>();
   private deferredError: unknown = null;
   private conditional: Promise<ConditionalSupport> | null;
-  private readonly stagingDirs = new Set<string>();
   private readonly uploadBuffer = new ByteBudget(UPLOAD_BUFFER_BYTES);
   /** Requests sent, by kind: the benchmark reports them, and tests assert proportionality. */
   private readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 };
@@ -281,12 +280,10 @@ export class S3Store implements Store {
   async createStaging(): Promise<string> {
     const dir = join(stagingBase(), `stage-${process.pid}-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(dir, { recursive: true });
-    this.stagingDirs.add(dir);
     return dir;
   }
 
   async disposeStaging(dir: string): Promise<void> {
-    this.stagingDirs.delete(dir);
     await fs.rm(dir, { recursive: true, force: true });
   }
 
