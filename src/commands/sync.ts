@@ -175,9 +175,11 @@ class ObjectCopier {
       const there = this.destHasBlobs ? await this.listed(meta.slice(0, -'meta.json'.length)) : new Set<string>();
       if (there.has('meta.json')) return void reused.push(meta);
       if (there.has(blob.split('/').pop()!)) reused.push(blob);
-      else files.push(blob);
+      else {
+        files.push(blob);
+        this.result.bytes += p.size;
+      }
       late.push(meta);
-      this.result.bytes += p.size;
     });
     for (const ref of Object.values(build.trees)) {
       const tree = keys.tree(ref.manifest);
