@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { archiveError } from '../errors.js';
 import { formatFromName, readBinpkgMetadata, stanzaFromMetadata, type BinpkgFormat } from '../binpkg/metadata.js';
 import { parsePackages, type PackagesIndex, type Stanza } from '../binpkg/packages-index.js';
+import { blobDirNames } from '../store/blob-dir.js';
 import { blobPath, keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import type { PackageRecord } from './build-manifest.js';
@@ -136,7 +137,7 @@ export class BinpkgIntake {
         }
         // One listing of the blob's directory tells whether it is stored (meta.json), or was
         // uploaded by a pull that died before recording it (the file alone): then it is not sent again.
-        const present = await this.listBlobDir(sha256);
+        const present = await blobDirNames(this.store, sha256);
         const existing = present.has('meta.json') ? readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256) : null;
         if (existing) {
           unlinkSync(file);
@@ -171,13 +172,6 @@ export class BinpkgIntake {
         this.receive(relPath, { member, mtime, staged, record, known: false });
       },
     };
-  }
-
-  private async listBlobDir(sha256: string): Promise<Set<string>> {
-    const dir = keys.blobMeta(sha256).slice(0, -'meta.json'.length);
-    const names = new Set<string>();
-    for await (const key of this.store.list(dir)) names.add(key.slice(dir.length));
-    return names;
   }
 
   private receive(relPath: string, r: Received): void {

@@ -72,6 +72,8 @@ const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 /** The store named by the global options (credentials come from the standard AWS environment). */
 const s3Flags = (g: GlobalOptions) => ({ endpoint: g.s3Endpoint, region: g.s3Region, pathStyle: g.s3VirtualHosted ? false : undefined });
 const openGlobalStore = (g: GlobalOptions): Promise<Store> => openStore(g.store, s3Flags(g));
+/** The store's settings, with --base-url / GBP_BASE_URL and --rsync-url applied. */
+const globalSite = (store: Store, g: GlobalOptions) => loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
 const print = (text: string): void => void process.stdout.write(`${text}\n`);
 const printJson = (data: unknown): void => void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 
@@ -96,7 +98,7 @@ archive under an existing id is refused (exit 4).`,
   .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const site = await globalSite(store, g);
     const reporter = pullProgress(!g.json && !g.quiet);
     const r = await pull(store, site, {
       source: archive,
@@ -132,7 +134,7 @@ program
   .action(async (machine: string, ref: string) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const site = await globalSite(store, g);
     const r = await publish(store, site, machine, ref);
     if (g.json) return printJson(r);
     print(
@@ -207,7 +209,7 @@ program
   .action(async (machine: string, a: string, b: string | undefined, o: { remove?: boolean }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const site = await globalSite(store, g);
     if (o.remove) {
       if (b) throw new GbpError('usage', 'tag', 'with --remove give only the machine and the tag');
       const r = await untag(store, site, machine, a.replace(/^@/, ''));
@@ -228,7 +230,7 @@ program
   .action(async (machine: string, ref: string, o: { release?: boolean }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const site = await globalSite(store, g);
     const r = await keepBuild(store, site, machine, ref, !!o.release);
     if (g.json) return printJson(r);
     print(`${machine} ${r.id}: ${o.release ? 'released' : 'kept'}${r.changed ? '' : ' already'}`);
@@ -245,7 +247,7 @@ program
     const g = globals();
     const store = await openGlobalStore(g);
     const note = o.delete ? null : await readNoteText(text);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const site = await globalSite(store, g);
     const r = await noteBuild(store, site, machine, ref, note);
     if (g.json) return printJson(r);
     print(`${machine} ${r.id}: note ${o.delete ? 'deleted' : 'saved'}${r.changed ? '' : ' (unchanged)'}`);
@@ -321,7 +323,7 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
     const plans = await planPurge(store, machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, Math.floor(Date.now() / 1000));
     if (!o.dryRun) {
       await applyPurge(store, plans);
-      const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+      const site = await globalSite(store, g);
       for (const p of plans) if (p.builds.length) await renderMachinePages(store, site, p.machine);
     }
     if (g.json) return printJson({ dryRun: !!o.dryRun, machines: plans });
@@ -358,7 +360,7 @@ program
   .action(async (o: { repair?: boolean; quick?: boolean }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const site = await globalSite(store, g);
     const line = progress(!g.json && !g.quiet);
     const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
     if (g.json) printJson(r);
@@ -416,7 +418,7 @@ program
   .action(async (machine: string, o: { tag?: string }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+    const site = await globalSite(store, g);
     const r = await clientConfig(store, site, machine, o.tag);
     if (g.json) return printJson(r);
     print(`# /etc/portage/binrepos.conf/${r.name}.conf\n${r.binrepos}\n# /etc/portage/repos.conf/${r.name}.conf\n${r.repos}`);

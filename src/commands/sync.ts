@@ -26,7 +26,8 @@ import { leaseReusedObjects } from '../lifecycle/in-flight.js';
 import { listMachines, readState, requireState, updateState } from '../lifecycle/machine-state.js';
 import { refreshMachineViews } from '../lifecycle/views.js';
 import { contentTypeOf } from '../store/content-type.js';
-import { blobPath, keys } from '../store/keys.js';
+import { blobDirNames } from '../store/blob-dir.js';
+import { keys } from '../store/keys.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store, StoreTraffic } from '../store/store.js';
 import { forEachLimit } from '../util/pool.js';
@@ -171,8 +172,8 @@ class ObjectCopier {
       if (seen.has(meta)) return;
       seen.add(meta);
       if (this.known.has(meta)) return void reused.push(meta);
-      const blob = `blobs/${blobPath(p.sha256, p.stanza.PATH.split('/').pop()!)}`;
-      const there = this.destHasBlobs ? await this.listed(meta.slice(0, -'meta.json'.length)) : new Set<string>();
+      const blob = keys.blob(p.sha256, p.stanza.PATH.split('/').pop()!);
+      const there = this.destHasBlobs ? await blobDirNames(this.to, p.sha256) : new Set<string>();
       if (there.has('meta.json')) return void reused.push(meta);
       if (there.has(blob.split('/').pop()!)) reused.push(blob);
       else {
@@ -236,12 +237,6 @@ class ObjectCopier {
     const stream = await this.from.getStream(key);
     if (!stream) throw new GbpError('store', key, `missing in ${this.from.location}; run gbp fsck there`);
     await pipeline(stream, createWriteStream(file, { flags: 'wx' }));
-  }
-
-  private async listed(prefix: string): Promise<Set<string>> {
-    const names = new Set<string>();
-    for await (const key of this.to.list(prefix)) names.add(key.slice(prefix.length));
-    return names;
   }
 
   async dispose(): Promise<void> {

@@ -119,8 +119,13 @@ export function diffTrees(a: TreeEntry[] | null, b: TreeEntry[] | null): FileCha
   return out;
 }
 
+/** A repository snapshot's metadata/timestamp.chk, if the archive carries one. */
+export async function timestampOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
+  return (await readTreeFile(store, tree, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
+}
+
 /** The commit a repo job recorded in metadata/build.json (`commit`, or `revision`), if any. */
-async function commitOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
+export async function commitOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
   const raw = await readTreeFile(store, tree, 'metadata/build.json');
   if (!raw) return null;
   try {
@@ -132,7 +137,8 @@ async function commitOf(store: Store, tree: TreeEntry[] | null): Promise<string 
   }
 }
 
-async function worldOf(store: Store, build: BuildManifest, cache?: TreeCache): Promise<string[]> {
+/** The build's world file, one atom or set per entry. */
+export async function worldOf(store: Store, build: BuildManifest, cache?: TreeCache): Promise<string[]> {
   const text = (await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage', cache), 'world'))?.toString('utf8') ?? '';
   return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
@@ -145,12 +151,11 @@ export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifes
   for (const name of names) {
     if (a.trees[name]?.manifest === b.trees[name]?.manifest) continue;
     const [ta, tb] = [await loadTreeEntries(store, a, name, cache), await loadTreeEntries(store, b, name, cache)];
-    const stamp = async (t: TreeEntry[] | null) => (await readTreeFile(store, t, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
     const d = diffTrees(ta, tb);
     repos.push({
       repo: name.slice('repos/'.length),
-      from: await stamp(ta),
-      to: await stamp(tb),
+      from: await timestampOf(store, ta),
+      to: await timestampOf(store, tb),
       fromCommit: await commitOf(store, ta),
       toCommit: await commitOf(store, tb),
       filesChanged: d.added.length + d.removed.length + d.changed.length,

@@ -16,7 +16,7 @@ import { parseCpv } from '../binpkg/version.js';
 import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
 import { loadBuild } from '../build/known-content.js';
 import { loadTreeEntries, readTreeFile, type TreeCache } from '../build/tree-files.js';
-import { diffBuilds, type BuildDiff, type ChangeKind } from '../lifecycle/build-diff.js';
+import { commitOf, diffBuilds, timestampOf, worldOf, type BuildDiff, type ChangeKind } from '../lifecycle/build-diff.js';
 import { listMachines, readState, type MachineState } from '../lifecycle/machine-state.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
@@ -199,10 +199,7 @@ async function computeFacts(store: Store, build: BuildManifest) {
     const status = diff?.config.added.includes(e.path) ? 'added' : diff?.config.changed.includes(e.path) ? 'changed' : null;
     etcFiles.push({ path: e.path, type: e.type, target: e.target, size: e.size, text, status });
   }
-  const world = ((await readTreeFile(store, await loadTreeEntries(store, build, 'var-lib-portage', trees), 'world'))?.toString('utf8') ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
+  const world = await worldOf(store, build, trees);
   const repos = [];
   for (const [name, ref] of Object.entries(build.trees)) {
     if (!name.startsWith('repos/')) continue;
@@ -212,8 +209,7 @@ async function computeFacts(store: Store, build: BuildManifest) {
       continue;
     }
     const entries = await loadTreeEntries(store, build, name, trees);
-    const stamp = (await readTreeFile(store, entries, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
-    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: stamp, commit: await repoCommit(store, entries), changed: parent ? 0 : null });
+    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: await timestampOf(store, entries), commit: await commitOf(store, entries), changed: parent ? 0 : null });
   }
   // How long the build took, as far as the packages tell: from the first to the last package this
   // build compiled (its instances new since the parent; all of them for a first build).
@@ -279,17 +275,6 @@ function countChanges(diff: BuildDiff | null): Record<ChangeKind, number> | null
   const out: Record<ChangeKind, number> = { added: 0, removed: 0, upgraded: 0, downgraded: 0, rebuilt: 0 };
   for (const c of diff.packages) out[c.change]++;
   return out;
-}
-
-async function repoCommit(store: Store, entries: Awaited<ReturnType<typeof loadTreeEntries>>): Promise<string | null> {
-  const raw = await readTreeFile(store, entries, 'metadata/build.json');
-  try {
-    const j = raw ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : null;
-    const c = j?.commit ?? j?.revision;
-    return typeof c === 'string' ? c : null;
-  } catch {
-    return null;
-  }
 }
 
 async function readPagesRecord(store: Store, machine: string): Promise<PagesRecord | null> {

@@ -111,13 +111,7 @@ export class S3Store implements Store {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    this.requests.get++;
-    try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
-      return Buffer.from(await r.Body!.transformToByteArray());
-    } catch (err) {
-      return missing(err, key);
-    }
+    return (await this.getVersioned(key))?.data ?? null;
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
