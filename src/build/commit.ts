@@ -87,7 +87,13 @@ export async function commitBuild(
     trees,
     warnings: ingest.warnings,
   };
-  const lease = await leaseReusedObjects(store, `${machine}-${id}`, started, [...reused]);
+  // What this pull wrote is checked too when a sweep overlapped: one may have deleted a content-named
+  // pack or blob between its age check and its delete, just as this pull re-created it.
+  const ownKeys: string[] = [];
+  for (const { record } of ingest.newBlobs) ownKeys.push(keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!), keys.blobMeta(record.sha256));
+  for (const pack of ingest.packs) ownKeys.push(keys.pack(pack.id));
+  for (const ref of Object.values(trees)) ownKeys.push(keys.tree(ref.manifest));
+  const lease = await leaseReusedObjects(store, `${machine}-${id}`, started, [...reused], ownKeys.filter((k) => !reused.has(k)));
   try {
     return await recordCommit(store, site, manifest);
   } finally {

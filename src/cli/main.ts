@@ -16,7 +16,7 @@ import { diff, packageLog } from '../commands/history.js';
 import { clientConfig } from '../commands/client-config.js';
 import { readNoteText } from './note-input.js';
 import { applyPurge, planPurge } from '../lifecycle/purge.js';
-import { applyGc, planGc } from '../lifecycle/gc.js';
+import { runGc } from '../lifecycle/gc.js';
 import { fsck } from '../lifecycle/fsck.js';
 import { serveStore } from '../serve/server.js';
 import { FsStore } from '../store/fs-store.js';
@@ -342,14 +342,12 @@ program
   .action(async (o: { dryRun?: boolean; grace: number; force?: boolean }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const now = () => Math.floor(Date.now() / 1000);
     const line = progress(!g.json && !g.quiet);
-    const plan = await planGc(store, o.grace, now(), (t) => line.update(`gc: ${t}`)).finally(() => line.done());
-    const freed = plan.garbage.reduce((n, x) => n + x.bytes, 0);
-    const deleted = o.dryRun ? 0 : await applyGc(store, plan, o.grace, now, !!o.force);
-    if (g.json) return printJson({ dryRun: !!o.dryRun, garbage: plan.garbage, tooYoung: plan.tooYoung, total: plan.total, deleted, bytes: freed });
-    for (const x of plan.garbage) print(`${o.dryRun ? 'would delete' : 'deleted'} ${x.what} (${bytes(x.bytes)})`);
-    print(`${plan.garbage.length} unused objects, ${bytes(freed)}${o.dryRun ? ' would be freed' : ' freed'}; ${plan.tooYoung} unused but younger than the grace period`);
+    const r = await runGc(store, { graceSeconds: o.grace, force: !!o.force, dryRun: !!o.dryRun, onProgress: (t) => line.update(`gc: ${t}`) }).finally(() => line.done());
+    if (g.json) return printJson(r);
+    for (const x of r.garbage) print(`${o.dryRun ? 'would delete' : 'deleted'} ${x.what} (${bytes(x.bytes)})`);
+    print(`${r.garbage.length} unused objects, ${bytes(r.bytes)}${o.dryRun ? ' would be freed' : ' freed'}; ${r.tooYoung} unused but younger than the grace period${r.leased ? `, ${r.leased} leased by a pull in flight` : ''}`);
+    if (r.refusal) print(`the real run would refuse: ${r.refusal}`);
   });
 
 program

@@ -12,8 +12,8 @@
  *   page keeps (copied along), for the destination's state.
  * Killed at any moment, a re-run completes it and sends only what is missing.
  */
-import { copyFile, link } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GbpError } from '../errors.js';
@@ -101,12 +101,13 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
 }
 
 async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
+  const started = Math.floor(Date.now() / 1000);
   const { files, late, reused } = await copier.objectsOf(build);
   await copier.copy(files);
   await to.barrier();
   await copier.copy(late);
   await to.barrier();
-  const lease = await leaseReusedObjects(to, `${build.machine}-${build.id}`, Math.floor(Date.now() / 1000), reused);
+  const lease = await leaseReusedObjects(to, `${build.machine}-${build.id}`, started, reused, [...files, ...late]);
   try {
     const key = keys.buildJson(build.machine, build.id);
     const text = `${JSON.stringify(build, null, 1)}\n`;
@@ -223,15 +224,15 @@ class ObjectCopier {
     });
   }
 
-  /** The object into a staging file: a hard link or a copy where the source is a local file. */
+  /**
+   * The object into a staging file. A local source is copied (a reflink where the filesystem can),
+   * never hard-linked: two stores sharing an inode are one store, and a write or a repair in
+   * either would land in both.
+   */
   private async fetch(key: string, file: string): Promise<void> {
     const local = this.from.localFile?.(key);
     if (local) {
-      try {
-        await link(local, file);
-      } catch {
-        await copyFile(local, file);
-      }
+      await copyFile(local, file, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
       return;
     }
     const stream = await this.from.getStream(key);

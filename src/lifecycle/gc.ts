@@ -5,6 +5,10 @@
  * leased by a pull in flight (in-flight.ts), so a publish or a client holding yesterday's index
  * never meets a 404. Each object's age is checked again just before it goes. A pack stays whole while
  * any of its files is used.
+ *
+ * A real run is `runGc`: sweep marker, then the leases, then the mark and the plan, then deletes —
+ * the order in-flight.ts proves safe beside pulls. `--dry-run` plans without a marker and says
+ * whether the real run would refuse (the guard is part of the plan).
  */
 import { GbpError } from '../errors.js';
 import { forEachTreeEntry } from '../build/tree-manifest.js';
@@ -18,11 +22,65 @@ export interface GcPlan {
   garbage: { keys: string[]; bytes: number; what: string }[];
   /** Unreferenced but younger than the grace period. */
   tooYoung: number;
+  /** Unreferenced, old enough, but leased by a pull in flight. */
+  leased: number;
   /** How many object groups the store holds in all (for the guard). */
   total: number;
+  /** Why the run refuses (more than GC_GUARD of the store), or null. */
+  refusal: string | null;
 }
 
-export async function planGc(store: Store, graceSeconds: number, now: number, onProgress: (text: string) => void = () => {}): Promise<GcPlan> {
+export interface GcOptions {
+  graceSeconds: number;
+  force?: boolean;
+  dryRun?: boolean;
+  now?: () => number;
+  onProgress?: (text: string) => void;
+}
+
+export interface GcResult extends GcPlan {
+  dryRun: boolean;
+  deleted: number;
+  bytes: number;
+}
+
+/** Plans and (unless a dry run) sweeps, in the order in-flight.ts proves safe beside pulls. */
+export async function runGc(store: Store, o: GcOptions): Promise<GcResult> {
+  const now = o.now ?? (() => Math.floor(Date.now() / 1000));
+  if (o.dryRun) {
+    const plan = await planGc(store, o.graceSeconds, now(), { onProgress: o.onProgress, leased: await peekLeases(store), force: o.force });
+    return { ...plan, dryRun: true, deleted: 0, bytes: sumBytes(plan) };
+  }
+  const sweep = await SweepMarkerHandle.begin(store);
+  try {
+    const leased = new Set([...(await leasedKeys(store))].map(groupOf));
+    const plan = await planGc(store, o.graceSeconds, now(), { onProgress: o.onProgress, leased, force: o.force, beat: () => sweep.beat() });
+    if (plan.refusal) throw new GbpError('conflict', 'gc', plan.refusal);
+    const deleted = await applyGc(store, plan, o.graceSeconds, now, () => sweep.beat());
+    return { ...plan, dryRun: false, deleted, bytes: sumBytes(plan) };
+  } finally {
+    await sweep.finish();
+  }
+}
+
+const sumBytes = (plan: GcPlan) => plan.garbage.reduce((n, g) => n + g.bytes, 0);
+
+/** The groups leased right now, read without removing expired leases (a dry run changes nothing). */
+async function peekLeases(store: Store): Promise<Set<string>> {
+  return new Set([...(await leasedKeys(store, { readOnly: true }))].map(groupOf));
+}
+
+interface PlanOptions {
+  onProgress?: (text: string) => void;
+  /** Groups pulls in flight lease: never garbage. */
+  leased?: Set<string>;
+  force?: boolean;
+  /** Renews the sweep marker while the mark runs. */
+  beat?: () => Promise<void>;
+}
+
+export async function planGc(store: Store, graceSeconds: number, now: number, o: PlanOptions = {}): Promise<GcPlan> {
+  const onProgress = o.onProgress ?? (() => {});
   // sweep candidates are listed before the mark: anything a publish adds later is simply not a candidate
   const groups = new Map<string, { keys: string[]; what: string }>();
   const add = (group: string, key: string, what: string) => {
@@ -41,6 +99,7 @@ export async function planGc(store: Store, graceSeconds: number, now: number, on
   const live = new Set<string>();
   for await (const { machine, id, build } of recordedBuilds(store)) {
     live.add(`build:${machine}/${id}`);
+    await o.beat?.();
     onProgress(`marking ${machine} ${id} (${live.size} objects in use so far)`);
     if (!build) continue;
     for (const p of build.binpkgs.packages) live.add(`blob:${p.sha256}`);
@@ -53,9 +112,13 @@ export async function planGc(store: Store, graceSeconds: number, now: number, on
     }
   }
 
-  const plan: GcPlan = { garbage: [], tooYoung: 0, total: groups.size };
+  const plan: GcPlan = { garbage: [], tooYoung: 0, leased: 0, total: groups.size, refusal: null };
   for (const [group, g] of groups) {
     if (live.has(group)) continue;
+    if (o.leased?.has(group)) {
+      plan.leased++;
+      continue; // a pull in flight is about to reference it
+    }
     const stats = await Promise.all(g.keys.map((k) => store.stat(k)));
     const newest = Math.max(...stats.map((s) => s?.mtime ?? 0));
     if (now - newest < graceSeconds) {
@@ -63,6 +126,9 @@ export async function planGc(store: Store, graceSeconds: number, now: number, on
       continue;
     }
     plan.garbage.push({ keys: g.keys, what: g.what, bytes: stats.reduce((n, s) => n + (s?.size ?? 0), 0) });
+  }
+  if (!o.force && plan.total >= 10 && plan.garbage.length > plan.total * GC_GUARD) {
+    plan.refusal = `would delete ${plan.garbage.length} of ${plan.total} objects (more than ${GC_GUARD * 100} %); check the machines' state, then run with --force`;
   }
   return plan;
 }
@@ -78,28 +144,17 @@ function groupOf(key: string): string {
   return key;
 }
 
-export async function applyGc(store: Store, plan: GcPlan, graceSeconds: number, now: () => number, force: boolean): Promise<number> {
-  if (!force && plan.total >= 10 && plan.garbage.length > plan.total * GC_GUARD) {
-    throw new GbpError(
-      'conflict',
-      'gc',
-      `would delete ${plan.garbage.length} of ${plan.total} objects (more than ${GC_GUARD * 100} %); check the machines' state, then run with --force`,
-    );
-  }
-  // The marker before reading the leases: a pull either is seen here or sees this sweep (in-flight.ts).
-  const sweep = await SweepMarkerHandle.begin(store);
-  const leased = new Set([...(await leasedKeys(store))].map(groupOf));
+/** Deletes the plan's groups, each only if still old enough (used again meanwhile otherwise). */
+async function applyGc(store: Store, plan: GcPlan, graceSeconds: number, now: () => number, beat: () => Promise<void>): Promise<number> {
   let deleted = 0;
   for (const g of plan.garbage) {
-    if (leased.has(groupOf(g.keys[0]))) continue; // a pull in flight is about to reference it
-    await sweep.beat();
+    await beat();
     const stats = await Promise.all(g.keys.map((k) => store.stat(k)));
-    if (stats.some((s) => s && now() - s.mtime < graceSeconds)) continue; // used again meanwhile
+    if (stats.some((s) => s && now() - s.mtime < graceSeconds)) continue;
     // the marker first: a blob without meta.json is not trusted by pulls
     const ordered = [...g.keys].sort((a, b) => Number(b.endsWith('/meta.json')) - Number(a.endsWith('/meta.json')));
     for (const key of ordered) await store.delete(key);
     deleted++;
   }
-  await sweep.finish();
   return deleted;
 }

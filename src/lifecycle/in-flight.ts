@@ -3,21 +3,30 @@
  * touching every object it reuses, which on a bucket would cost a request per package and pack
  * on every build, changed or not.
  *
- * - A pull writes a lease naming the old objects it is about to reference, then lists the gc
- *   sweep markers. A sweep still running may not have seen the lease and may yet delete, so the
- *   pull waits for it to end. Then, only if a sweep ran while the pull was working, it checks that
- *   each reused object still exists, refusing with nothing recorded if one is gone.
- * - A gc sweep writes its marker first, then reads the pull leases and spares what they name,
- *   then deletes.
- * With strongly consistent reads (a local disk; S3 since 2020), one of the two always sees the
- * other: if the pull's lease was written before gc read the leases, gc spares its objects;
- * otherwise gc's marker was written before the pull listed the markers, and the pull checks.
- * Both records are single small objects; a pull pays one PUT, one LIST and one DELETE.
+ * The pull:  W(lease) → R(markers) → [wait, check] → W(state) → D(lease)
+ *   It writes a lease naming the old objects it is about to reference, then lists the gc sweep
+ *   markers. A sweep still running may yet delete, so the pull waits for it to end. Then, if any
+ *   sweep was active since the pull began, it checks that every object its build references (the
+ *   reused ones and those it wrote itself, which a sweep may have deleted between its age check
+ *   and its delete) still exists, refusing with nothing recorded if one is gone.
+ * The sweep: W(marker) → R(leases) → R(states), the mark → deletes → W(marker finished)
+ *   The leases are read after the marker and BEFORE the states. That order is the proof:
+ *   - if the pull's R(markers) saw the marker, it waits for the sweep and checks;
+ *   - otherwise R(markers) < W(marker), so W(lease) < R(leases). Either the lease was still there
+ *     when the sweep read the leases (its objects are spared), or it was already released, which
+ *     happens only after W(state) < R(leases) < R(states): the mark sees the recorded build.
+ *   (An earlier version read the leases after the mark: a pull could record its build and
+ *   release its lease between the two, and the sweep deleted what that build used.)
+ * With strongly consistent reads (a local disk; S3 since 2020) no other interleaving exists; the
+ * stress test in test/lifecycle/in-flight.test.ts runs the real functions through many of them.
+ * Both records are single small objects; a pull pays one PUT, one LIST and one DELETE. A sweep
+ * marker names its process, so a pull on the same host does not wait for a killed gc.
  */
 import { randomBytes } from 'node:crypto';
 import { GbpError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { forEachLimit } from '../util/pool.js';
+import { holderIsGone, lockHolder } from '../util/lock-holder.js';
 
 const PULLS = 'leases/pulls/';
 const SWEEPS = 'leases/gc/';
@@ -36,18 +45,29 @@ interface SweepMarker {
   started: number;
   heartbeat: number;
   finished: number | null;
+  /** `<host> <pid>` of the sweeping process (util/lock-holder.ts). */
+  holder?: string;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
 
-/** Protects the objects a pull reuses until `release()`; throws a conflict if gc already took one. */
-export async function leaseReusedObjects(store: Store, label: string, started: number, reused: string[]): Promise<{ release(): Promise<void> }> {
+/**
+ * Protects the objects a pull reuses until `release()`; throws a conflict if gc already took one
+ * of them, or one of the objects the pull wrote (`written`, checked only after a sweep).
+ */
+export async function leaseReusedObjects(
+  store: Store,
+  label: string,
+  started: number,
+  reused: string[],
+  written: string[] = [],
+): Promise<{ release(): Promise<void> }> {
   const key = `${PULLS}${label}-${randomBytes(6).toString('hex')}.json`;
   await store.put(key, `${JSON.stringify({ started, written: now(), keys: reused })}\n`, { contentType: 'application/json' });
   const release = () => store.delete(key);
   try {
     if (await waitForSweeps(store, started)) {
-      await forEachLimit(reused, 16, async (k) => {
+      await forEachLimit([...reused, ...written], 16, async (k) => {
         if (!(await store.exists(k))) {
           throw new GbpError('conflict', k, 'a concurrent gc removed this object while this pull was reusing it; nothing was recorded, run the pull again');
         }
@@ -72,7 +92,7 @@ async function waitForSweeps(store: Store, started: number): Promise<boolean> {
     for await (const key of store.list(SWEEPS)) {
       const m = await readJson<SweepMarker>(store, key);
       if (!m) continue;
-      const alive = m.finished === null && now() - m.heartbeat < 5 * SWEEP_HEARTBEAT_S;
+      const alive = m.finished === null && now() - m.heartbeat < 5 * SWEEP_HEARTBEAT_S && !(m.holder && holderIsGone(m.holder));
       const lastActive = m.finished ?? m.heartbeat + SWEEP_HEARTBEAT_S;
       if (alive) running = true;
       if (alive || lastActive >= started - CLOCK_SKEW_S) overlapped = true;
@@ -85,7 +105,7 @@ async function waitForSweeps(store: Store, started: number): Promise<boolean> {
   }
 }
 
-/** A gc sweep's marker: begun before it reads the leases, renewed while it deletes, finished at the end. */
+/** A gc sweep's marker: begun before it reads the leases and the states, renewed while it marks and deletes, finished at the end. */
 export class SweepMarkerHandle {
   private lastBeat = 0;
   private constructor(
@@ -112,7 +132,7 @@ export class SweepMarkerHandle {
 
   private async write(finished: number | null): Promise<void> {
     this.lastBeat = now();
-    const marker: SweepMarker = { started: this.started, heartbeat: this.lastBeat, finished };
+    const marker: SweepMarker = { started: this.started, heartbeat: this.lastBeat, finished, holder: lockHolder() };
     await this.store.put(this.key, `${JSON.stringify(marker)}\n`, { contentType: 'application/json' });
   }
 
@@ -126,14 +146,14 @@ export class SweepMarkerHandle {
   }
 }
 
-/** The keys live pulls are about to reference (read after the sweep marker is written). Expired leases are removed. */
-export async function leasedKeys(store: Store): Promise<Set<string>> {
+/** The keys live pulls are about to reference (read after the sweep marker is written, before the mark). Expired leases are removed. */
+export async function leasedKeys(store: Store, o: { readOnly?: boolean } = {}): Promise<Set<string>> {
   const out = new Set<string>();
   for await (const key of store.list(PULLS)) {
     const lease = await readJson<{ written: number; keys: string[] }>(store, key);
-    if (!lease) continue;
+    if (!lease || !Array.isArray(lease.keys)) continue;
     if (now() - lease.written > PULL_LEASE_TTL_S) {
-      await store.delete(key);
+      if (!o.readOnly) await store.delete(key);
       continue;
     }
     for (const k of lease.keys) out.add(k);

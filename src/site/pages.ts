@@ -9,6 +9,7 @@
  * the machine page and front page are cheap and compared before they are written. The record is
  * derived, like every view (invariant 3): lose it and the next change renders everything again.
  */
+import { existsSync } from 'node:fs';
 import { Eta } from 'eta';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +32,9 @@ const STALE_DAYS = 7;
 /** etc-portage files larger than this are linked by size, not shown inline. */
 const MAX_INLINE_FILE = 64 * 1024;
 
-const templates = resolve(dirname(fileURLToPath(import.meta.url)), '../../../templates');
+/** templates/ at the project root: three levels up from dist/src/site, two from src/site. */
+const here = dirname(fileURLToPath(import.meta.url));
+const templates = [resolve(here, '../../../templates'), resolve(here, '../../templates')].find((d) => existsSync(d)) ?? resolve(here, '../../../templates');
 const eta = new Eta({ views: templates, cache: true, autoEscape: true });
 
 export interface BuildSummary {

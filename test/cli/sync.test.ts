@@ -3,6 +3,8 @@
  * disaster recovery, incrementally, and completed after a SIGKILL.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GBP, gbp, snapshot, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -120,5 +122,30 @@ describe('gbp sync', () => {
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/not a gbp store/);
     expect(await bucketSnapshot(bucket)).toEqual({});
+  });
+
+  it('a backup between two directories shares no file with its source, and both stay sound', async () => {
+    // incident: sync hard-linked packs, so the two stores were one, and writes to one landed in both
+    const store = await localStore();
+    const backup = tempDir();
+    const r = await gbp(['sync', store, backup]);
+    expect(r.code, r.stderr).toBe(0);
+    const inodes = (root: string) =>
+      new Set(
+        (readdirSync(root, { recursive: true }) as string[])
+          .map((p) => statSync(join(root, p)))
+          .filter((st) => st.isFile())
+          .map((st) => `${st.dev}:${st.ino}`),
+      );
+    const shared = [...inodes(backup)].filter((i) => inodes(store).has(i));
+    expect(shared).toEqual([]);
+    // a later build into the backup, then damage repaired in it, leave the source untouched
+    const before = snapshot(store);
+    expect((await gbp(['--store', backup, 'pull', BUILD1, '-m', 'mail', '-b', '1', '--publish'])).code).toBe(0);
+    const pack = (readdirSync(join(backup, 'packs'), { recursive: true }) as string[]).find((p) => p.endsWith('.pack'))!;
+    writeFileSync(join(backup, 'packs', pack), 'damaged');
+    expect((await gbp(['--store', backup, 'fsck'])).code).toBe(8);
+    expect(snapshot(store)).toEqual(before);
+    expect((await gbp(['--store', store, 'fsck'])).code).toBe(0);
   });
 });

@@ -2,7 +2,9 @@
  * The pull/gc protocol of src/lifecycle/in-flight.ts, step by step on both backends: a lease read
  * by a sweep spares the pull's objects; a sweep the pull sees makes it check what it reuses.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +45,18 @@ for (const [name, makeStore] of backends) {
       expect((await leasedKeys(s)).size).toBe(0); // the refused pull released its lease
       const ok = await leaseReusedObjects(s, 'web-9', now(), ['packs/aa/kept.pack']);
       await ok.release();
+    });
+
+    it('a sweep killed on this host does not hold pulls up (its marker names a dead process)', async () => {
+      const s = await makeStore();
+      await s.put('packs/aa/kept.pack', 'x');
+      const dead = spawnSync('true').pid!; // a process that has exited
+      const t = now();
+      await s.put(`leases/gc/${t}-dead.json`, JSON.stringify({ started: t, heartbeat: t, finished: null, holder: `${hostname()} ${dead}` }));
+      const began = Date.now();
+      const lease = await leaseReusedObjects(s, 'web-10', t, ['packs/aa/kept.pack']);
+      expect(Date.now() - began).toBeLessThan(5000);
+      await lease.release();
     });
 
     it('a sweep that finished before the pull started costs the pull no checks', async () => {
