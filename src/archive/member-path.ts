@@ -13,8 +13,16 @@ const SECTIONS = new Set<string>([...REQUIRED_SECTIONS, 'aux']);
  * Returns the canonical member name (no `./` prefix, no trailing slash), '' for the archive root,
  * or an error reason. Canonical names are what every later check and manifest uses.
  */
+/** Linux's PATH_MAX and NAME_MAX: longer names cannot be written out by the exporter or a client. */
+export const MAX_NAME_BYTES = 4096;
+export const MAX_SEGMENT_BYTES = 255;
+
 export function canonicalMemberName(raw: string): { name: string } | { reason: string } {
   if (raw.includes('\0')) return { reason: 'name contains a NUL byte' };
+  // eslint-disable-next-line no-control-regex
+  const control = /[\x01-\x1f\x7f]/.exec(raw);
+  if (control) return { reason: `name contains the control character 0x${control[0].charCodeAt(0).toString(16).padStart(2, '0')}` };
+  if (Buffer.byteLength(raw) > MAX_NAME_BYTES) return { reason: `name is longer than ${MAX_NAME_BYTES} bytes` };
   if (raw.startsWith('/')) return { reason: 'absolute path' };
   if (raw.includes('\\')) return { reason: 'name contains a backslash' };
   const segments = raw.split('/');
@@ -22,6 +30,7 @@ export function canonicalMemberName(raw: string): { name: string } | { reason: s
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i];
     if (s === '..') return { reason: "path contains a '..' segment" };
+    if (s.length > MAX_SEGMENT_BYTES / 3 && Buffer.byteLength(s) > MAX_SEGMENT_BYTES) return { reason: `a path segment is longer than ${MAX_SEGMENT_BYTES} bytes` };
     if (s === '.' || s === '') {
       // '' only as the trailing slash of a directory or a doubled slash; '.' as a './' prefix.
       continue;

@@ -52,7 +52,8 @@ const TYPES: Record<string, TarEntryType> = {
   '6': 'fifo',
 };
 
-type State = 'header' | 'body' | 'meta' | 'padding' | 'done';
+/** `zero`: one zero block read; the end-of-archive marker is two, and only zeros may follow it. */
+type State = 'header' | 'body' | 'meta' | 'padding' | 'zero' | 'done';
 
 export class TarReader {
   private state: State = 'header';
@@ -78,9 +79,14 @@ export class TarReader {
     let off = 0;
     while (off < buf.length) {
       switch (this.state) {
-        case 'done':
-          this.position += buf.length - off; // trailing zero records after the end marker
+        case 'done': {
+          // the zero records that pad the archive to its blocking factor; anything else is not ours
+          const junk = firstNonZero(buf, off);
+          if (junk >= 0) throw archiveError('(archive)', `data after the end-of-archive marker at byte ${this.position + junk - off}: not a single tar archive`);
+          this.position += buf.length - off;
           return;
+        }
+        case 'zero':
         case 'header': {
           if (buf.length - off < BLOCK) {
             this.carry = Buffer.from(buf.subarray(off));
@@ -132,6 +138,7 @@ export class TarReader {
   /** Call when the input ends: throws unless the archive ended with its end-of-archive marker. */
   end(): void {
     if (this.state === 'done') return;
+    if (this.state === 'zero') throw archiveError('(archive)', 'the tar stream ends after one zero block, without the second of its end-of-archive marker (truncated archive)');
     if (this.current) {
       throw archiveError(this.current.name, 'the archive ends inside this member (truncated archive)');
     }
@@ -140,8 +147,14 @@ export class TarReader {
 
   private onHeader(block: Buffer): void | Promise<void> {
     if (isZeroBlock(block)) {
-      this.state = 'done';
+      if (this.pending.path !== undefined || this.pending.size !== undefined) {
+        throw archiveError(this.pending.path ?? '(archive)', 'an extended header is followed by the end of the archive');
+      }
+      this.state = this.state === 'zero' ? 'done' : 'zero';
       return;
+    }
+    if (this.state === 'zero') {
+      throw archiveError('(archive)', `a lone zero block at byte ${this.position - 2 * BLOCK}, in the middle of the archive: members after it would be lost; not a well-formed tar`);
     }
     const h = decodeHeader(block, this.position - BLOCK, this.pending);
     if (h.kind === 'meta') {
@@ -331,4 +344,10 @@ function cString(data: Buffer): string {
 
 function printable(c: string): string {
   return /^[\x20-\x7e]$/.test(c) ? c : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+/** The offset of the first byte that is not zero, or -1. */
+function firstNonZero(buf: Buffer, from: number): number {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return i;
+  return -1;
 }

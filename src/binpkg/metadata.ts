@@ -36,6 +36,9 @@ const INDEX_KEYS = [
   'RESTRICT', 'SLOT', 'USE',
 ];
 
+/** Category and package names: Portage's allowed characters, never starting with '-' or '.'. */
+const PORTAGE_NAME = /^[A-Za-z0-9_+][A-Za-z0-9+_.-]{0,254}$/;
+
 export interface FileDigests {
   size: number;
   md5: string;
@@ -51,10 +54,16 @@ export function stanzaFromMetadata(meta: BinpkgMetadata, file: FileDigests): Sta
   const category = v('CATEGORY');
   const pf = v('PF');
   if (!category || !pf) throw new Error('metadata lacks CATEGORY or PF');
+  // they become a path (blobs/…/<pf>-<build_id>.gpkg.tar) and a package atom: Portage's own name rules
+  if (!PORTAGE_NAME.test(category)) throw new Error(`metadata CATEGORY '${category}' is not a valid category name`);
+  if (!PORTAGE_NAME.test(pf)) throw new Error(`metadata PF '${pf}' is not a valid package name`);
   const stanza: Stanza = { CPV: `${category}/${pf}` };
   for (const key of INDEX_KEYS) {
     const value = v(key);
     if (value) stanza[key] = value;
+  }
+  if (stanza.BUILD_ID !== undefined && !/^[0-9]{1,15}$/.test(stanza.BUILD_ID)) {
+    throw new Error(`metadata BUILD_ID '${stanza.BUILD_ID}' is not a number (Portage's BUILD_ID is a positive integer)`);
   }
   const repo = v('repository');
   if (repo) stanza.REPO = repo;

@@ -5,9 +5,12 @@
  * removes (invariant 7).
  *
  * Each member is checked once, here, before any consumer sees it: canonical name (no absolute path,
- * no `..`, no NUL), a known section, no device or FIFO, no name that collides with another after
- * Unicode normalisation, nothing below a symlink or a file, symlinks that stay inside the archive,
- * hard links to earlier members of the same tree.
+ * no `..`, no NUL or control character, bounded lengths), a known section, no device or FIFO, no
+ * name that collides with another after Unicode normalisation, nothing below a symlink or a file
+ * whichever comes first in the archive, hard links to earlier members of the same tree. Symlinks
+ * are resolved against the whole archive once it has been read (archive/link-resolution.ts), and
+ * modes lose setuid, setgid, sticky and world-write bits (a build container is not trusted with
+ * them; an exported tree is read by the rsync daemon and copied onto clients).
  */
 import { createHash } from 'node:crypto';
 import xxhash from 'xxhash-wasm';
@@ -22,6 +25,7 @@ import {
   treeOf,
   type Section,
 } from '../archive/member-path.js';
+import { LinkResolver } from '../archive/link-resolution.js';
 import type { ArchiveSource } from '../archive/source.js';
 import { TarReader, type TarEntry, type TarSink } from '../archive/tar-reader.js';
 import { CLIENT_ONLY_HEADER_KEYS, type Stanza } from '../binpkg/packages-index.js';
@@ -55,12 +59,22 @@ export interface IngestResult {
  * records; a file's record is its tree entry (null until its bytes have passed, and for binpkgs).
  * `raw` is kept only for the rare name that Unicode normalisation changes.
  */
-type Seen = { kind: 'dir'; raw?: string } | { kind: 'other'; raw?: string } | { kind: 'file'; tree: string | null; entry: TreeEntry | null; raw?: string };
+type Seen =
+  | { kind: 'dir'; raw?: string }
+  | { kind: 'other'; raw?: string }
+  | { kind: 'link'; target: string; raw?: string }
+  | { kind: 'file'; tree: string | null; entry: TreeEntry | null; raw?: string };
 const DIR: Seen = { kind: 'dir' };
 const OTHER: Seen = { kind: 'other' };
 
+/** setuid, setgid, sticky and world-write never reach the store. */
+export const sanitiseMode = (mode: number) => mode & 0o775;
+
 class ArchiveIngest implements TarSink {
   private readonly seen = new Map<string, Seen>();
+  /** Every name some member lies below: it must be a directory, whenever it appears. */
+  private readonly ancestors = new Set<string>();
+  private readonly links: string[] = [];
   private readonly sections = new Set<Section>();
   private current: MemberSink | null = null;
   private currentTree: { name: string; sink: ReturnType<TreeIntake['beginFile']>; seenKey: string } | null = null;
@@ -88,6 +102,7 @@ class ArchiveIngest implements TarSink {
     if (e.type === 'char-device' || e.type === 'block-device' || e.type === 'fifo') {
       throw archiveError(name, `${e.type} entries are not allowed in a build archive`);
     }
+    e.mode = sanitiseMode(e.mode);
     this.sections.add(section);
     const key = normalisedKey(name);
     const previous = this.seen.get(key);
@@ -97,6 +112,7 @@ class ArchiveIngest implements TarSink {
       if (!(previous.kind === 'dir' && e.type === 'directory')) throw archiveError(name, 'appears twice in the archive');
       return;
     }
+    if (e.type !== 'directory' && this.ancestors.has(key)) throw archiveError(name, `is a ${e.type}, but the archive has members below it`);
     this.checkAncestors(name);
     if (key !== name) {
       // Remember the raw spelling: only it tells a collision from a repeated member.
@@ -122,7 +138,8 @@ class ArchiveIngest implements TarSink {
         if (resolveLinkTarget(name, e.linkname) === null) {
           throw archiveError(name, `symbolic link to '${e.linkname}' points outside the archive`);
         }
-        this.remember(key, OTHER);
+        this.remember(key, { kind: 'link', target: e.linkname });
+        this.links.push(name);
         this.trees.addSymlink(place.tree, place.path, e.mode, e.mtime, e.linkname);
         return;
       }
@@ -164,19 +181,41 @@ class ArchiveIngest implements TarSink {
     this.seen.set(key, raw ? { ...seen, raw } : seen);
   }
 
-  /** Nothing may sit below a file or a symlink: an extractor would follow the link. */
+  /**
+   * Nothing may sit below a file or a symlink (an extractor would follow the link): each ancestor
+   * is recorded once, so a non-directory that comes later is refused too, and the walk stops at the
+   * first ancestor already recorded (linear in the archive's names).
+   */
   private checkAncestors(name: string): void {
     const slash = name.lastIndexOf('/');
     if (slash < 0) return;
     const parent = name.slice(0, slash);
     if (parent === this.lastCheckedParent) return;
     for (let p = parent; p; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) {
-      const s = this.seen.get(normalisedKey(p));
+      const k = normalisedKey(p);
+      if (this.ancestors.has(k)) break;
+      const s = this.seen.get(k);
       if (s && s.kind !== 'dir') throw archiveError(name, `is below '${p}', which is not a directory`);
-      if (s?.kind === 'dir') break;
-      if (!p.includes('/')) break;
+      this.ancestors.add(k);
     }
     this.lastCheckedParent = parent;
+  }
+
+  /** Every symlink, resolved against the whole archive (archive/link-resolution.ts). */
+  private checkLinks(): void {
+    const resolver = new LinkResolver({
+      kind: (n) => {
+        const k = normalisedKey(n);
+        const s = this.seen.get(k);
+        if (!s) return this.ancestors.has(k) || n === 'repos' ? 'dir' : undefined;
+        return s.kind === 'dir' ? 'dir' : s.kind === 'link' ? 'link' : 'file';
+      },
+      target: (n) => (this.seen.get(normalisedKey(n)) as { target: string }).target,
+    });
+    for (const name of this.links) {
+      const reason = resolver.check(name);
+      if (reason) throw archiveError(name, reason);
+    }
   }
 
   data(chunk: Buffer): void {
@@ -197,6 +236,7 @@ class ArchiveIngest implements TarSink {
   }
 
   finish(): void {
+    this.checkLinks();
     const missing = REQUIRED_SECTIONS.filter((s) => !this.sections.has(s));
     if (missing.length) {
       throw archiveError(`${missing[0]}/`, `missing from the archive (a complete build has ${REQUIRED_SECTIONS.map((s) => `${s}/`).join(', ')}); did the job finish?`);

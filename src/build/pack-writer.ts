@@ -37,6 +37,8 @@ export class PackWriter {
   private offset = 0;
   private streamStart = -1;
   private naming: Hash | null = null;
+  /** Contents in the open pack: an empty file is a content too, and its pack must exist. */
+  private contents = 0;
   readonly sealed: SealedPack[] = [];
 
   constructor(
@@ -50,6 +52,7 @@ export class PackWriter {
     const at = { pack: this.id, offset: this.offset };
     this.writeAll(data);
     this.naming!.update(sha256);
+    this.contents++;
     this.maybeSeal();
     return at;
   }
@@ -67,6 +70,7 @@ export class PackWriter {
 
   endStream(sha256: string): void {
     this.naming!.update(sha256);
+    this.contents++;
     this.streamStart = -1;
     this.maybeSeal();
   }
@@ -95,6 +99,7 @@ export class PackWriter {
     this.id = randomBytes(16).toString('hex');
     this.fd = openSync(join(this.dir, `${this.id}.pack`), 'wx');
     this.offset = 0;
+    this.contents = 0;
     this.naming = createHash('sha256');
   }
 
@@ -113,6 +118,7 @@ export class PackWriter {
     closeSync(this.fd);
     this.fd = -1;
     const id = this.naming!.digest('hex').slice(0, 32);
-    if (this.offset > 0) this.sealed.push({ id, tempId: this.id, path: join(this.dir, `${this.id}.pack`), size: this.offset });
+    // an incident: a build whose only new content was one empty file lost its (empty) pack
+    if (this.contents > 0) this.sealed.push({ id, tempId: this.id, path: join(this.dir, `${this.id}.pack`), size: this.offset });
   }
 }

@@ -29,6 +29,7 @@ import { renderMachinePages } from '../site/pages.js';
 import { loadSite } from '../store/site.js';
 import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
+import { duration, integer, size } from './option-values.js';
 
 interface GlobalOptions {
   store?: string;
@@ -86,7 +87,7 @@ program
   .option('--publish', 'publish the build once it is stored')
   .option('--tag <tag>', 'tag the build (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--note <text>', 'attach a note to the build')
-  .addOption(new Option('--max-size <bytes>', 'refuse archives whose tar stream is larger').default(DEFAULT_MAX_TAR_BYTES).argParser(parseSize))
+  .addOption(new Option('--max-size <bytes>', 'refuse archives whose tar stream is larger').default(DEFAULT_MAX_TAR_BYTES).argParser(size('--max-size')))
   .addHelpText(
     'after',
     `
@@ -307,8 +308,8 @@ program
   .description('remove builds the retention policy no longer keeps (never published, tagged or kept ones)')
   .argument('[machines...]', 'default: every machine, also those that stopped building')
   .option('--dry-run', 'print what would go, change nothing')
-  .addOption(new Option('--keep-last <n>', 'keep the n newest builds instead of the default schedule').argParser(Number))
-  .addOption(new Option('--max-age <duration>', 'keep builds younger than this instead of the default schedule').argParser(parseDuration))
+  .addOption(new Option('--keep-last <n>', 'keep the n newest builds instead of the default schedule').argParser(integer('--keep-last', 1)))
+  .addOption(new Option('--max-age <duration>', 'keep builds younger than this instead of the default schedule').argParser(duration('--max-age')))
   .addHelpText(
     'after',
     `
@@ -337,7 +338,7 @@ program
   .command('gc')
   .description('delete packages, trees and packs no build uses, once older than the grace period')
   .option('--dry-run', 'print what would go and the bytes freed, change nothing')
-  .addOption(new Option('--grace <duration>', 'only delete what nothing used for this long').default(86400).argParser(parseDuration))
+  .addOption(new Option('--grace <duration>', 'only delete what nothing used for this long').default(86400).argParser(duration('--grace')))
   .option('--force', `delete even when that is more than half of the store`)
   .action(async (o: { dryRun?: boolean; grace: number; force?: boolean }) => {
     const g = globals();
@@ -425,9 +426,9 @@ program
 program
   .command('serve')
   .description('serve the store over HTTP (for clients: binrepos.conf sync-uri points here)')
-  .addOption(new Option('--port <port>', 'port').default(8080).argParser(Number))
+  .addOption(new Option('--port <port>', 'port').default(8080).argParser(integer('--port', 1, 65535)))
   .option('--bind <address>', 'address to listen on', '127.0.0.1')
-  .addOption(new Option('--workers <n>', 'processes sharing the port (like nginx worker_processes)').default(availableParallelism()).argParser(Number))
+  .addOption(new Option('--workers <n>', 'processes sharing the port (like nginx worker_processes)').default(availableParallelism()).argParser(integer('--workers', 1, 1024)))
   .addHelpText(
     'after',
     `
@@ -487,8 +488,8 @@ program
   .description('materialise the published trees for an rsync daemon (emerge --sync), atomically switched')
   .requiredOption('--dest <dir>', 'export directory; gets repos/, etc-portage/, var-lib-portage/ and rsyncd.conf')
   .option('--watch', 'keep exporting as builds are published')
-  .addOption(new Option('--interval <seconds>', 'with --watch: how often to look').default(5).argParser(Number))
-  .addOption(new Option('--grace <duration>', 'keep a replaced tree this long for transfers still reading it').default(3600).argParser(parseDuration))
+  .addOption(new Option('--interval <seconds>', 'with --watch: how often to look').default(5).argParser(integer('--interval', 1)))
+  .addOption(new Option('--grace <duration>', 'keep a replaced tree this long for transfers still reading it').default(3600).argParser(duration('--grace')))
   .addHelpText(
     'after',
     `
@@ -523,36 +524,36 @@ clients' rsync (size + mtime, no checksums) transfers only what changed.`,
     if (!o.watch) report(r);
   });
 
-function parseDuration(value: string): number {
-  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
-  if (!m) throw new GbpError('usage', '--grace', `'${value}' is not a duration (e.g. 90s, 30m, 1h, 2d)`);
-  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's'];
+/** Every command's parse errors come back here (commander would exit 1 from a subcommand). */
+function overrideExits(cmd: Command): void {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) overrideExits(sub);
 }
 
-function parseSize(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$/i.exec(value.trim());
-  if (!m) throw new GbpError('usage', '--max-size', `'${value}' is not a size (e.g. 20G, 512M, 1048576)`);
-  const unit = (m[2] ?? 'B').toUpperCase()[0];
-  const factor = { B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[unit] ?? 1;
-  return Math.floor(Number(m[1]) * factor);
-}
+/** A 4 KB member name is named by its two ends. */
+const shorten = (text: string) => (text.length > 600 ? `${text.slice(0, 200)}…(${text.length - 400} characters)…${text.slice(-200)}` : text);
+
+/** Control characters from archive names or URLs never reach the terminal raw. */
+const printable = (text: string) => shorten(text).replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 async function run(): Promise<number> {
-  program.exitOverride();
+  overrideExits(program);
+  const json = process.argv.includes('--json');
   try {
     await program.parseAsync(process.argv);
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version are not failures; commander already printed the message
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? 0 : 2;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' || err.exitCode === 0) return 0;
+      if (json) printJson({ error: { code: 'usage', subject: '', reason: err.message.replace(/^error: /, ''), exitCode: 2 } });
+      return 2;
     }
     const code = exitCodeFor(err);
-    const json = process.argv.includes('--json');
     if (err instanceof GbpError && err.reported) return code;
     if (err instanceof GbpError) {
       if (json) printJson({ error: { code: err.code, subject: err.subject, reason: err.reason, exitCode: code } });
-      process.stderr.write(`gbp: error: ${err.message}\n`);
+      process.stderr.write(`gbp: error: ${printable(err.message)}\n`);
     } else {
       if (json) printJson({ error: { code: 'internal', subject: '', reason: String(err), exitCode: code } });
       process.stderr.write(`gbp: internal error: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -4,9 +4,16 @@
  * (shallowest first), new or changed files and symlinks are (re)created. Files are hard links to
  * the object cache. The directory is never one clients are served from while it changes (the
  * exporter writes only generations nobody reads), so nothing here needs to be atomic.
+ *
+ * Nothing here follows a link while writing: a tree is checked first (no entry below a file or a
+ * symlink, no `..`, every symlink resolving inside the tree, as at ingest: a store written by an
+ * older version, or a bucket someone else can write, is not trusted either), and symlinks are
+ * created only after every directory and file, so no mkdir or link goes through one.
  */
 import { chmodSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { GbpError } from '../errors.js';
+import { LinkResolver } from '../archive/link-resolution.js';
 import type { TreeEntry } from '../build/tree-manifest.js';
 import type { ObjectCache } from './object-cache.js';
 
@@ -36,7 +43,57 @@ export function entriesToWrite(current: TreeEntry[] | null, target: TreeEntry[])
   });
 }
 
-export function applyTree(dir: string, current: TreeEntry[] | null, target: TreeEntry[], cache: ObjectCache): TreeChange {
+/**
+ * Refuses a tree that could make a write land outside it (see the top comment). With
+ * `linksStayInside` (a repository), every symlink must also resolve inside the tree; an
+ * /etc/portage tree's make.profile legitimately leads into the client's repositories.
+ */
+export function assertSafeTree(name: string, target: TreeEntry[], linksStayInside = true): void {
+  const byPath = new Map(target.map((e) => [e.path, e]));
+  const refuse = (path: string, reason: string): never => {
+    throw new GbpError('store', `${name}/${path}`, `${reason}; this tree is not exported`);
+  };
+  const dirs = new Set<string>(['.']);
+  for (const e of target) {
+    if (e.path !== '.' && (e.path.startsWith('/') || e.path.split('/').some((s) => s === '..' || s === '.' || s === ''))) refuse(e.path, 'not a canonical path');
+    for (let p = parentOf(e.path); !dirs.has(p); p = parentOf(p)) {
+      const parent = byPath.get(p);
+      if (parent && parent.type !== 'd') refuse(e.path, `is below '${p}', which is not a directory`);
+      dirs.add(p);
+    }
+  }
+  if (!linksStayInside) return;
+  // resolved as if the tree were a repository: its own root is the boundary
+  const prefix = 'repos/tree/';
+  const resolver = new LinkResolver({
+    kind: (n) => {
+      const path = n === 'repos/tree' ? '.' : n.slice(prefix.length);
+      const e = byPath.get(path);
+      if (!e) return dirs.has(path) || n === 'repos' ? 'dir' : undefined;
+      return e.type === 'd' ? 'dir' : e.type === 'l' ? 'link' : 'file';
+    },
+    target: (n) => byPath.get(n.slice(prefix.length))!.target ?? '',
+  });
+  for (const e of target) {
+    if (e.type !== 'l') continue;
+    const reason = resolver.check(prefix + e.path);
+    if (reason) refuse(e.path, reason.replaceAll('repos/tree', 'the tree'));
+  }
+}
+
+const parentOf = (path: string) => {
+  const slash = path.lastIndexOf('/');
+  return slash > 0 ? path.slice(0, slash) : '.';
+};
+
+export function applyTree(
+  dir: string,
+  current: TreeEntry[] | null,
+  target: TreeEntry[],
+  cache: ObjectCache,
+  o: { name?: string; linksStayInside?: boolean } = {},
+): TreeChange {
+  assertSafeTree(o.name ?? dir, target, o.linksStayInside ?? true);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const want = new Map(target.map((e) => [e.path, e]));
   const have = new Map((current ?? []).map((e) => [e.path, e]));
@@ -67,10 +124,11 @@ export function applyTree(dir: string, current: TreeEntry[] | null, target: Tree
     if (!h || h.type !== 'd') mkdirSync(p, { recursive: true, mode: 0o755 });
     made.add(e.path);
     // readable by the rsync daemon whatever the archive said; clients take modes of files, not dirs
-    if (!h || h.mode !== e.mode) chmodSync(p, (e.mode | 0o555) & 0o7777);
+    if (!h || h.mode !== e.mode) chmodSync(p, (e.mode | 0o555) & 0o775);
   }
-  for (const e of target) {
-    if (e.type === 'd') continue;
+  // files before symlinks: nothing is created through a link this tree has just made
+  const rest = [...target.filter((e) => e.type === 'f'), ...target.filter((e) => e.type === 'l')];
+  for (const e of rest) {
     const h = have.get(e.path);
     if (h && sameEntry(h, e)) continue;
     const p = join(dir, e.path);

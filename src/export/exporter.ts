@@ -173,7 +173,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           const got = await cache.ensure(store, entriesToWrite(from, to), eff.served);
           fetched.files += got.files;
           fetched.bytes += got.bytes;
-          const { released: freed, ...counts } = applyTree(join(genDir, link), from, to, cache);
+          const { released: freed, ...counts } = applyTree(join(genDir, link), from, to, cache, { name: `${module}/${link}`, linksStayInside: module === 'repos' });
           Object.assign(result, counts);
           released.push(...freed);
         }

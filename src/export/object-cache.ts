@@ -67,7 +67,7 @@ export class ObjectCache {
     mkdirSync(join(this.dir, e.sha256!.slice(0, 2)), { recursive: true });
     const tmp = `${p}.tmp-${process.pid}`;
     writeFileSync(tmp, data);
-    chmodSync(tmp, e.mode);
+    chmodSync(tmp, e.mode & 0o775); // never setuid, setgid or world-writable, whatever a tree says
     utimesSync(tmp, e.mtime, e.mtime);
     renameSync(tmp, p);
   }

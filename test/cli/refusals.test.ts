@@ -12,6 +12,8 @@ import { gbp, snapshot, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tarArchive, type Member } from '../helpers/tar-builder.js';
 import { archiveMembers } from '../helpers/fixture-archive.js';
+import { writeGpkg } from '../../scripts/fixtures/gpkg-writer.js';
+import { spawnSync } from 'node:child_process';
 
 const fixtureMembers = () => archiveMembers(fixture('build-archive/build.tar.gz'));
 
@@ -40,6 +42,20 @@ interface Case {
 }
 
 const tgz = (members: Member[]) => gzipSync(tarArchive(members));
+
+/** Adds a package (and its Packages entry) to the members. */
+function withPackage(members: Member[], pkg: { path: string; cpv: string; buildId: string; bytes: Buffer }): Member[] {
+  const idx = members.find((m) => m.path === 'binpkgs/Packages')!;
+  const stanza = [`BUILD_ID: ${pkg.buildId}`, `CPV: ${pkg.cpv}`, `MD5: ${digest('md5', pkg.bytes)}`, `PATH: ${pkg.path}`, `SHA1: ${digest('sha1', pkg.bytes)}`, `SIZE: ${pkg.bytes.length}`];
+  idx.data = `${String(idx.data).replace(/\n*$/, '\n\n')}${stanza.join('\n')}\n\n`;
+  return [...members, { path: `binpkgs/${pkg.path}`, data: pkg.bytes }];
+}
+
+const evilMetadata = (overrides: Record<string, string>) => ({
+  CATEGORY: 'app-misc', PF: 'evil-1', SLOT: '0', EAPI: '8', KEYWORDS: 'x86', BUILD_TIME: '1795317379', BUILD_ID: '1', ...overrides,
+});
+const evilPackage = (buildId: string, extra: Partial<Parameters<typeof writeGpkg>[0]> = {}) =>
+  writeGpkg({ base: `evil-1-${buildId.replace(/\W/g, '_')}`, metadata: evilMetadata({ BUILD_ID: buildId }), image: { 'usr/bin/evil': Buffer.from('x') }, mtime: 1795317379, ...extra });
 const withExtra = (extra: Member[]) => (members: Member[]) => tgz([...members, ...extra]);
 const hello = 'binpkgs/app-misc/hello/hello-1.0-1.gpkg.tar';
 
@@ -130,6 +146,77 @@ const cases: Case[] = [
     name: 'a build that did not finish (no var-lib-portage/)',
     error: /var-lib-portage\/: missing from the archive/,
     archive: (ms) => tgz(ms.filter((m) => !m.path.startsWith('./var-lib-portage'))),
+  },
+  // symlinks are resolved against the whole tree, whatever the member order (incident: a chain
+  // escaped and export-rsync wrote a setuid file beside its destination)
+  {
+    name: 'a symlink chain that climbs out through another link (a → .., b → a/../..)',
+    error: /etc-portage\/b: .*resolves outside the archive/,
+    archive: withExtra([
+      { path: 'etc-portage/a', type: 'SymbolicLink', linkpath: '..' },
+      { path: 'etc-portage/b', type: 'SymbolicLink', linkpath: 'a/../..' },
+    ]),
+  },
+  {
+    name: 'a repository symlink that leaves its repository',
+    error: /repos\/test_repo\/up: symbolic link to '\.\.' resolves outside repos\/test_repo/,
+    archive: withExtra([{ path: 'repos/test_repo/up', type: 'SymbolicLink', linkpath: '..' }]),
+  },
+  {
+    name: 'a member listed before the symlink it lies below',
+    error: /repos\/test_repo\/lnk: is a symlink, but the archive has members below it/,
+    archive: withExtra([
+      { path: 'repos/test_repo/lnk/passwd', data: 'x', mode: 0o4755 },
+      { path: 'repos/test_repo/lnk', type: 'SymbolicLink', linkpath: 'licenses' },
+    ]),
+  },
+  {
+    name: 'a symlink loop',
+    error: /repos\/test_repo\/(a|b): .*symbolic link loop/,
+    archive: withExtra([
+      { path: 'repos/test_repo/a', type: 'SymbolicLink', linkpath: 'b/x' },
+      { path: 'repos/test_repo/b', type: 'SymbolicLink', linkpath: 'a/y' },
+    ]),
+  },
+  {
+    name: 'a control character in a name',
+    error: /name contains the control character 0x1b/,
+    archive: withExtra([{ path: 'repos/test_repo/\x1b[31mred', data: 'x' }]),
+  },
+  {
+    name: 'a path segment longer than NAME_MAX',
+    error: /a path segment is longer than 255 bytes/,
+    archive: withExtra([{ path: `repos/test_repo/${'n'.repeat(300)}`, data: 'x' }]),
+  },
+  {
+    name: 'directories nested past PATH_MAX (100,000 of them once took minutes: the ancestor walk was quadratic)',
+    error: /name is longer than 4096 bytes/,
+    archive: (ms) => tgz([...ms, ...Array.from({ length: 450 }, (_, i) => ({ path: `repos/test_repo/${'directory/'.repeat(i + 1)}`, type: 'Directory' as const }))]),
+  },
+  {
+    name: 'a stray zero block in the middle of the archive',
+    error: /a lone zero block at byte \d+, in the middle of the archive/,
+    archive: (ms) => gzipSync(Buffer.concat([tarArchive(ms.slice(0, 20), { endMarker: false }), Buffer.alloc(512), tarArchive(ms.slice(20))])),
+  },
+  {
+    name: 'a second archive after the end-of-archive marker',
+    error: /data after the end-of-archive marker/,
+    archive: (ms) => gzipSync(Buffer.concat([tarArchive(ms), tarArchive([{ path: 'repos/test_repo/late', data: 'x' }])])),
+  },
+  // a package's own metadata names its file: BUILD_ID and PF become a path
+  ...['1/x', '..', '#', '1 2'].map((id) => ({
+    name: `a package whose metadata BUILD_ID is '${id}'`,
+    error: /evil-1-1\.gpkg\.tar: .*BUILD_ID .* is not a number/,
+    archive: (ms: Member[]) => tgz(withPackage(ms, { path: 'app-misc/evil/evil-1-1.gpkg.tar', cpv: 'app-misc/evil-1', buildId: '1', bytes: evilPackage(id) })),
+  })),
+  {
+    name: 'GPKG metadata that is a zstd bomb (a 100 MB frame in 3 KB)',
+    error: /evil-1-1\.gpkg\.tar: .*over the 16777216-byte limit for package metadata/,
+    archive: (ms) => {
+      const bomb = spawnSync('zstd', ['-q', '-19', '-c'], { input: Buffer.alloc(100 << 20), maxBuffer: 1 << 20 }).stdout;
+      const bytes = evilPackage('1', { rawMetadata: { ext: 'zst', data: bomb } });
+      return tgz(withPackage(ms, { path: 'app-misc/evil/evil-1-1.gpkg.tar', cpv: 'app-misc/evil-1', buildId: '1', bytes }));
+    },
   },
   {
     name: 'an archive over the size limit',
