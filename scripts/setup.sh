@@ -33,7 +33,7 @@ if ! command -v node >/dev/null 2>&1; then
   echo "setup: Node.js >= 20 is required (apt-get install nodejs npm)" >&2
   exit 1
 fi
-# npm install (not npm ci): with this workplace's omit-lockfile-registry-resolved setting, npm ci
-# rejects the lock file's optional platform packages; install still follows the lock file.
-npm install --no-audit --no-fund --loglevel=error
+# npm ci: exactly the committed lock file (which lists every platform's optional packages), and
+# never a rewrite of it, so the README's commands leave the work tree clean.
+npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build

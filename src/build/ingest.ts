@@ -13,7 +13,6 @@
  * them; an exported tree is read by the rsync daemon and copied onto clients).
  */
 import { createHash } from 'node:crypto';
-import xxhash from 'xxhash-wasm';
 import { archiveError, GbpError } from '../errors.js';
 import { decompress } from '../archive/decompress.js';
 import {
@@ -251,10 +250,8 @@ export async function ingestArchive(
   known: KnownContent,
   options: IngestOptions,
 ): Promise<IngestResult> {
-  const { h64Raw } = await xxhash();
-  const xxh64 = (data: Uint8Array) => h64Raw(data).toString(16);
   const packs = new PackWriter(staging);
-  const trees = new TreeIntake(packs, known, xxh64);
+  const trees = new TreeIntake(packs, known);
   const binpkgs = new BinpkgIntake(store, known, staging);
   const sink = new ArchiveIngest(trees, binpkgs);
   const reader = new TarReader(sink);

@@ -3,8 +3,8 @@
  * machine's previous build (its parent) and the latest build of every other machine:
  * - binary packages by SHA-1 (the build's own Packages names SIZE/MD5/SHA1 before the files, so
  *   a package already stored is only hashed to confirm, never written);
- * - tree file contents by SHA-256, with their pack locations;
- * - per tree, the reference entries by path, for the xxh64 quick check.
+ * - tree file contents by SHA-256, with their pack locations. Only a SHA-256 computed from an
+ *   archive's own bytes finds them (invariant 7): nothing another build claims is taken on trust.
  * Trees come from the parent, and from other machines only for tree names the parent lacks: a new
  * machine shares the snapshot of its neighbours, and loading every machine's 124k-entry tree on
  * every pull would cost more than the few duplicate files it saves.
@@ -26,19 +26,18 @@ export interface KnownLocation {
 
 export class KnownContent {
   readonly byHash = new Map<string, KnownLocation>();
-  readonly byTreePath = new Map<string, Map<string, TreeEntry>>();
+  /** Tree names whose content is loaded (one snapshot per name is enough). */
+  readonly treeNames = new Set<string>();
   readonly binpkgsBySha1 = new Map<string, PackageRecord>();
   parent: BuildManifest | null = null;
 
   /** Reads a stored tree manifest entry by entry (never the whole tree as one JSON document). */
   addTree(name: string, manifest: Buffer): void {
-    const byPath = new Map<string, TreeEntry>();
     forEachTreeEntry(manifest, (e) => {
       if (e.type !== 'f' || !e.sha256 || !e.pack) return;
-      if (!this.byHash.has(e.sha256)) this.byHash.set(e.sha256, e);
-      byPath.set(e.path, e);
+      if (!this.byHash.has(e.sha256)) this.byHash.set(e.sha256, { pack: e.pack, offset: e.offset, size: e.size });
     });
-    this.byTreePath.set(name, byPath);
+    this.treeNames.add(name);
   }
 }
 
@@ -73,7 +72,7 @@ export async function loadKnownContent(store: Store, machine: string): Promise<K
   const loaded = new Set<string>();
   for (const build of sources) {
     for (const [name, ref] of Object.entries(build.trees)) {
-      if (known.byTreePath.has(name) || loaded.has(ref.manifest)) continue;
+      if (known.treeNames.has(name) || loaded.has(ref.manifest)) continue;
       const data = await store.get(keys.tree(ref.manifest));
       if (!data) continue; // a tree gc already removed: nothing to reuse
       loaded.add(ref.manifest);

@@ -5,18 +5,18 @@
  * pack while it is hashed and rolled back if it turns out to be known. So memory stays flat and
  * an unchanged file costs a hash and a map lookup, never a write.
  *
- * The quick check: when the reference tree (the parent build's) has the same path with the same
- * size and the same xxh64, the file is taken as unchanged and its SHA-256 is reused instead of
- * computed (xxh64 is 7x cheaper on small files here). A crafted collision could only make a pull
- * keep the parent's bytes for that path, never introduce other bytes.
+ * Every file's identity is its SHA-256, computed here from its bytes (invariant 7). There once was
+ * a quick check that took a file as unchanged when the parent tree had the same path, size and
+ * xxh64; xxh64 is not collision resistant, and an archive from one machine with a forged file made
+ * a later clean build of another machine publish the forged bytes. One-shot SHA-256 (SHA-NI) costs
+ * about 0.1 s more per 124k-file tree than xxh64 did (BENCHMARKS.md).
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { KnownContent, KnownLocation } from './known-content.js';
 import type { PackWriter } from './pack-writer.js';
 import type { EntryType, TreeEntry } from './tree-manifest.js';
 
 export const SMALL_FILE_MAX = 1 << 20;
-const QUICK_CHECK_MAX = 64 << 10; // above this SHA-256 (SHA-NI) is as fast as wasm xxh64
 
 export interface FileSink {
   data(chunk: Buffer): void;
@@ -28,19 +28,17 @@ export interface TreeStats {
   bytes: number;
   newFiles: number;
   newBytes: number;
-  quickHits: number;
 }
 
 export class TreeIntake {
   private readonly trees = new Map<string, TreeEntry[]>();
   /** New contents written by this pull, so a duplicate inside the archive is stored once. */
   private readonly added = new Map<string, KnownLocation>();
-  readonly stats: TreeStats = { files: 0, bytes: 0, newFiles: 0, newBytes: 0, quickHits: 0 };
+  readonly stats: TreeStats = { files: 0, bytes: 0, newFiles: 0, newBytes: 0 };
 
   constructor(
     private readonly packs: PackWriter,
     private readonly known: KnownContent,
-    private readonly xxh64: (data: Uint8Array) => string,
   ) {}
 
   addDirectory(tree: string, path: string, mode: number, mtime: number): void {
@@ -77,18 +75,9 @@ export class TreeIntake {
       data: (chunk) => void chunks.push(chunk),
       end: () => {
         const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        const xxh = size <= QUICK_CHECK_MAX ? this.xxh64(data) : null;
-        let sha256: string | null = null;
-        if (xxh) {
-          const ref = this.known.byTreePath.get(tree)?.get(path);
-          if (ref && ref.size === size && ref.xxh64 === xxh && ref.sha256) {
-            sha256 = ref.sha256;
-            this.stats.quickHits++;
-          }
-        }
-        sha256 ??= createHash('sha256').update(data).digest('hex');
+        const sha256 = hash('sha256', data); // one-shot: a third cheaper than createHash on small files
         const loc = this.locate(sha256) ?? this.store(sha256, data);
-        return this.file(tree, path, mode, mtime, size, sha256, xxh, loc);
+        return this.file(tree, path, mode, mtime, size, sha256, loc);
       },
     };
   }
@@ -112,7 +101,7 @@ export class TreeIntake {
           this.stats.newFiles++;
           this.stats.newBytes += size;
         }
-        return this.file(tree, path, mode, mtime, size, sha256, null, loc);
+        return this.file(tree, path, mode, mtime, size, sha256, loc);
       },
     };
   }
@@ -136,10 +125,9 @@ export class TreeIntake {
     mtime: number,
     size: number,
     sha256: string,
-    xxh64: string | null,
     loc: KnownLocation,
   ): TreeEntry {
-    const e: TreeEntry = { path, type: 'f', mode, mtime, size, sha256, xxh64, pack: loc.pack, offset: loc.offset, target: null };
+    const e: TreeEntry = { path, type: 'f', mode, mtime, size, sha256, xxh64: null, pack: loc.pack, offset: loc.offset, target: null };
     this.push(tree, e);
     this.stats.files++;
     this.stats.bytes += size;

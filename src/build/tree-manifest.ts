@@ -2,8 +2,7 @@
  * A tree manifest describes one directory tree of a build (`repos/gentoo`, `etc-portage`, ...):
  * every path with its type, mode, mtime, size, SHA-256, and where its bytes are (pack + offset).
  * It is stored gzipped under the SHA-256 of the stored bytes, so identical trees (machines sharing
- * one repository snapshot) are stored once. The xxh64 of small files lets the next build recognise
- * an unchanged file without computing its SHA-256.
+ * one repository snapshot) are stored once.
  *
  * Format: newline-delimited JSON. The first line is `{"format":1,"packs":[...]}`, then one line
  * per entry, sorted by path: `[path, type, mode, mtime, size, sha256, xxh64, packIndex, offset,
@@ -26,7 +25,7 @@ export interface TreeEntry {
   size: number;
   /** Files: SHA-256 of the content. */
   sha256: string | null;
-  /** Small files: xxh64 (hex) for the quick unchanged check. */
+  /** Always null now: the column of a withdrawn quick check (tree-intake.ts), kept so format 1 reads on. */
   xxh64: string | null;
   /** Files: where the bytes are. */
   pack: string | null;

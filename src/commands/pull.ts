@@ -36,7 +36,7 @@ export interface PullResult {
   tags: string[];
   archive: { source: string; sha256: string; bytes: number; compression: string | null };
   packages: { total: number; new: number; newBytes: number; verifiedWithoutWrite: number } | null;
-  trees: { files: number; bytes: number; newFiles: number; newBytes: number; quickHits: number; names: string[] } | null;
+  trees: { files: number; bytes: number; newFiles: number; newBytes: number; names: string[] } | null;
   warnings: string[];
   seconds: number;
 }
