@@ -22,11 +22,11 @@ import { serveStore } from '../serve/server.js';
 import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
-import { openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
+import { openExistingStore, openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { syncStores } from '../commands/sync.js';
 import { renderMachinePages } from '../site/pages.js';
-import { loadSite } from '../store/site.js';
+import { loadSite, saveSite } from '../store/site.js';
 import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
 import { duration, integer, size } from './option-values.js';
@@ -72,7 +72,9 @@ Example:
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 /** The store named by the global options (credentials come from the standard AWS environment). */
 const s3Flags = (g: GlobalOptions) => ({ endpoint: g.s3Endpoint, region: g.s3Region, pathStyle: g.s3VirtualHosted ? false : undefined });
-const openGlobalStore = (g: GlobalOptions): Promise<Store> => openStore(g.store, s3Flags(g));
+const openGlobalStore = (g: GlobalOptions): Promise<Store> => openExistingStore(g.store, s3Flags(g));
+/** Only pull creates a store. */
+const openOrCreateGlobalStore = (g: GlobalOptions): Promise<Store> => openStore(g.store, s3Flags(g));
 /** The store's settings, with --base-url / GBP_BASE_URL and --rsync-url applied. */
 const globalSite = (store: Store, g: GlobalOptions) => loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
 const print = (text: string): void => void process.stdout.write(`${text}\n`);
@@ -98,7 +100,7 @@ archive under an existing id is refused (exit 4).`,
   )
   .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
     const g = globals();
-    const store = await openGlobalStore(g);
+    const store = await openOrCreateGlobalStore(g);
     const site = await globalSite(store, g);
     const reporter = pullProgress(!g.json && !g.quiet);
     const r = await pull(store, site, {
@@ -359,7 +361,9 @@ program
   .action(async (o: { repair?: boolean; quick?: boolean }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const site = await globalSite(store, g);
+    // a repair may move the store to a new base URL: every index is then rewritten for it
+    const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl, { allowBaseUrlChange: !!o.repair });
+    if (o.repair) await saveSite(store, site);
     const line = progress(!g.json && !g.quiet);
     const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
     if (g.json) printJson(r);
@@ -426,7 +430,7 @@ program
 program
   .command('serve')
   .description('serve the store over HTTP (for clients: binrepos.conf sync-uri points here)')
-  .addOption(new Option('--port <port>', 'port').default(8080).argParser(integer('--port', 1, 65535)))
+  .addOption(new Option('--port <port>', 'port (0: any free one)').default(8080).argParser(integer('--port', 0, 65535)))
   .option('--bind <address>', 'address to listen on', '127.0.0.1')
   .addOption(new Option('--workers <n>', 'processes sharing the port (like nginx worker_processes)').default(availableParallelism()).argParser(integer('--workers', 1, 1024)))
   .addHelpText(
@@ -442,7 +446,19 @@ For a larger site, serve the same directory with nginx or the bucket through a C
     if (!(store instanceof FsStore)) throw new GbpError('usage', '--store', 'gbp serve serves a local store directory');
     if (cluster.isPrimary && o.workers > 1 && o.port !== 0) {
       // Each worker serves on the shared port; the primary only keeps them running.
-      for (let i = 0; i < o.workers; i++) cluster.fork();
+      // "serving" only once every worker listens; one that exits first (port in use) ends the whole
+      const workers = Array.from({ length: o.workers }, () => cluster.fork());
+      await new Promise<void>((resolve, reject) => {
+        let listening = 0;
+        for (const w of workers) {
+          w.once('listening', () => ++listening === workers.length && resolve());
+          w.once('exit', (code) => {
+            if (listening === workers.length) return;
+            for (const other of workers) other.process.kill('SIGTERM');
+            reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen (worker exited with ${code})`, true));
+          });
+        }
+      });
       const url = `http://${o.bind}:${o.port}`;
       if (g.json) printJson({ url, store: store.root, workers: o.workers });
       else print(`serving ${store.root} at ${url}/ with ${o.workers} workers (Ctrl-C to stop)`);
@@ -463,7 +479,9 @@ For a larger site, serve the same directory with nginx or the bucket through a C
     }
     const server = serveStore(store.root);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen: ${err.code ?? err.message}`)));
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new GbpError('usage', `${o.bind}:${o.port}`, err.code === 'EADDRINUSE' ? 'the port is in use (another server?); choose another with --port' : `cannot listen: ${err.code ?? err.message}`)),
+      );
       server.listen(o.port, o.bind, () => resolve());
     });
     const address = server.address() as { address: string; port: number };
@@ -530,6 +548,17 @@ function overrideExits(cmd: Command): void {
   for (const sub of cmd.commands) overrideExits(sub);
 }
 
+/**
+ * A system call that failed on a path (EACCES, ENOSPC, EROFS, ENOTDIR, EIO...) is the machine's
+ * state, not a bug: a store or destination error (exit 6) with the path and the reason.
+ */
+function asStoreError(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof GbpError || !e || typeof e.code !== 'string' || !/^E[A-Z0-9]+$/.test(e.code) || !e.syscall) return err;
+  const what: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only file system', ENOTDIR: 'a path component is not a directory', EEXIST: 'exists already (and is not what gbp expects)', EISDIR: 'is a directory' };
+  return new GbpError('store', e.path ?? e.syscall, `${what[e.code] ?? e.message} (${e.code} in ${e.syscall})`);
+}
+
 /** A 4 KB member name is named by its two ends. */
 const shorten = (text: string) => (text.length > 600 ? `${text.slice(0, 200)}…(${text.length - 400} characters)…${text.slice(-200)}` : text);
 
@@ -549,6 +578,7 @@ async function run(): Promise<number> {
       if (json) printJson({ error: { code: 'usage', subject: '', reason: err.message.replace(/^error: /, ''), exitCode: 2 } });
       return 2;
     }
+    err = asStoreError(err);
     const code = exitCodeFor(err);
     if (err instanceof GbpError && err.reported) return code;
     if (err instanceof GbpError) {
@@ -564,4 +594,5 @@ async function run(): Promise<number> {
 
 run().then((code) => {
   process.exitCode = code;
+  if (cluster.isWorker) process.exit(code); // the IPC channel to the primary would keep it alive
 });

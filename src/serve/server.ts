@@ -7,9 +7,13 @@
  * - If-None-Match / If-Modified-Since → 304; single byte ranges → 206; HEAD;
  * - a missing key is 404, never 403 (a 403 makes clients drop the repo); paths with `..`, NUL or a
  *   dot-segment (the store's private `.tmp/`) are refused;
- * - bodies are streamed from disk, never buffered.
+ * - bodies are streamed from disk, never buffered;
+ * - a directory serves its index.html, or a plain listing (the `binpkgs/` URL that pull and
+ *   publish print, a binrepos.conf sync-uri, opens in a browser instead of answering 404);
+ * - the store holds no symlinks, so one planted there is not followed (O_NOFOLLOW).
  */
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 
@@ -45,6 +49,27 @@ export function requestPath(url: string): string | null {
   return segments.join('/');
 }
 
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/** A directory without index.html: its visible entries, as links. */
+async function listing(dir: string, rel: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!(req.url ?? '/').split('?')[0].endsWith('/')) {
+    res.writeHead(301, { location: `/${rel}/`.replace(/\/+/g, '/') }).end();
+    return;
+  }
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => !e.name.startsWith('.') && (e.isFile() || e.isDirectory()))
+    .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
+    .sort();
+  const esc = (t: string) => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const title = esc(`/${rel}`);
+  const body = `<!doctype html><meta charset="utf-8"><title>${title}</title><h1>${title}</h1><ul>${names
+    .map((n) => `<li><a href="${esc(encodeURIComponent(n.replace(/\/$/, '')) + (n.endsWith('/') ? '/' : ''))}">${esc(n)}</a></li>`)
+    .join('')}</ul>\n`;
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'content-length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
 export function serveStore(root: string): Server {
   return createServer((req, res) => {
     handle(root, req, res).catch(() => {
@@ -66,13 +91,15 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   }
   // open, then fstat: one path lookup per request, and the stream reads the file that was checked
   let file = join(root, rel);
-  let fh = await open(file, 'r').catch(() => null);
+  let fh = await open(file, NO_FOLLOW).catch(() => null);
   let st = fh ? await fh.stat() : null;
   if (fh && st?.isDirectory()) {
     await fh.close();
+    const dir = file;
     file = join(file, 'index.html');
-    fh = await open(file, 'r').catch(() => null);
+    fh = await open(file, NO_FOLLOW).catch(() => null);
     st = fh ? await fh.stat() : null;
+    if (!fh) return listing(dir, rel, req, res);
   }
   if (!fh || !st || !st.isFile()) {
     await fh?.close();

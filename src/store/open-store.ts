@@ -7,6 +7,7 @@ import { GbpError } from '../errors.js';
 import { FsStore } from './fs-store.js';
 import type { S3Settings } from './s3-config.js';
 import type { Store } from './store.js';
+import { keys } from './keys.js';
 
 export const DEFAULT_STORE_DIR = 'gbp-store';
 
@@ -32,4 +33,16 @@ export async function openStore(spec: string | undefined, s3: S3Settings = {}): 
 
 function definedOnly(s: S3Settings): S3Settings {
   return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) as S3Settings;
+}
+
+/**
+ * A store that must already exist (every command but pull, and sync's destination): a typo in
+ * --store must not be a clean, empty store that fsck calls healthy or serve serves.
+ */
+export async function openExistingStore(spec: string | undefined, s3: S3Settings = {}): Promise<Store> {
+  const store = await openStore(spec, s3);
+  if (!(await store.exists(keys.site()))) {
+    throw new GbpError('not-found', store.location, "no store here (it has no site.json); check --store or GBP_STORE ('gbp pull' creates a store)");
+  }
+  return store;
 }

@@ -34,13 +34,25 @@ export function normaliseBaseUrl(url: string): string {
  * `saveSite` records the settings once a command has something to store, so neither looking at a
  * store nor a refused pull changes it.
  */
-export async function loadSite(store: Store, baseUrl: string | undefined, rsyncUrl?: string): Promise<SiteSettings> {
+/**
+ * The store's settings, with a new base URL or rsync URL applied. A store already served at one
+ * base URL refuses another unless `allowBaseUrlChange` (fsck --repair, which then rewrites every
+ * index): changing it in passing once left the other machines' indexes on the old URL.
+ */
+export async function loadSite(store: Store, baseUrl: string | undefined, rsyncUrl?: string, o: { allowBaseUrlChange?: boolean } = {}): Promise<SiteSettings> {
   const raw = await store.get(keys.site());
   let site: SiteSettings | null = raw ? (JSON.parse(raw.toString('utf8')) as SiteSettings) : null;
   if (site && site.format !== STORE_FORMAT) {
     throw new GbpError('store', keys.site(), `store format ${site.format} is not supported by this version (${STORE_FORMAT})`);
   }
   const wanted = baseUrl ? normaliseBaseUrl(baseUrl) : undefined;
+  if (site && wanted && wanted !== site.baseUrl && !o.allowBaseUrlChange) {
+    throw new GbpError(
+      'usage',
+      '--base-url',
+      `this store is served at ${site.baseUrl}, not ${wanted}; to move it, run 'gbp --base-url ${wanted} fsck --repair', which rewrites every index for the new URL`,
+    );
+  }
   if (!site || (wanted && wanted !== site.baseUrl)) {
     site = { ...site, format: STORE_FORMAT, baseUrl: wanted ?? site?.baseUrl ?? DEFAULT_BASE_URL };
   }
