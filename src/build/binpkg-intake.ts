@@ -18,6 +18,7 @@ import { archiveError } from '../errors.js';
 import { formatFromName, readBinpkgMetadata, stanzaFromMetadata, type BinpkgFormat } from '../binpkg/metadata.js';
 import { parsePackages, type PackagesIndex, type Stanza } from '../binpkg/packages-index.js';
 import { blobDirNames } from '../store/blob-dir.js';
+import type { DamageRepair } from '../lifecycle/damage.js';
 import { blobPath, keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import type { PackageRecord } from './build-manifest.js';
@@ -61,6 +62,8 @@ export class BinpkgIntake {
     private readonly store: Store,
     private readonly known: KnownContent,
     private readonly staging: string,
+    /** Damage fsck recorded: a damaged package's bytes are staged, never taken as known. */
+    private readonly repair: DamageRepair | null = null,
   ) {}
 
   beginIndex(member: string, size: number): MemberSink {
@@ -92,7 +95,7 @@ export class BinpkgIntake {
     }
     const listed = this.indexByPath.get(relPath);
     const candidate = listed?.SHA1 ? this.known.binpkgsBySha1.get(listed.SHA1) : undefined;
-    if (candidate && candidate.md5 === listed!.MD5 && String(candidate.size) === listed!.SIZE && candidate.size === size) {
+    if (candidate && !this.repair?.blobShas.has(candidate.sha256) && candidate.md5 === listed!.MD5 && String(candidate.size) === listed!.SIZE && candidate.size === size) {
       return this.verifyKnown(member, relPath, mtime, candidate);
     }
     return this.stage(member, relPath, size, mtime, format);
@@ -140,7 +143,8 @@ export class BinpkgIntake {
         const present = await blobDirNames(this.store, sha256);
         const existing = present.has('meta.json') ? readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256) : null;
         if (existing) {
-          unlinkSync(file);
+          if (this.repair?.blobShas.has(sha256)) this.repair.offerBlob(sha256, file);
+          else unlinkSync(file);
           this.receive(relPath, { member, mtime, record: { ...existing, origin: relPath }, known: false });
           return;
         }

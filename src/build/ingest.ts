@@ -29,6 +29,7 @@ import type { ArchiveSource } from '../archive/source.js';
 import { TarReader, type TarEntry, type TarSink } from '../archive/tar-reader.js';
 import { CLIENT_ONLY_HEADER_KEYS, type Stanza } from '../binpkg/packages-index.js';
 import type { Store } from '../store/store.js';
+import type { DamageRepair } from '../lifecycle/damage.js';
 import { BinpkgIntake, type MemberSink, type StagedBlob } from './binpkg-intake.js';
 import type { PackageRecord } from './build-manifest.js';
 import type { KnownContent } from './known-content.js';
@@ -39,6 +40,8 @@ import type { TreeEntry } from './tree-manifest.js';
 export interface IngestOptions {
   /** Refuse archives whose tar stream (uncompressed) exceeds this many bytes. */
   maxTarBytes: number;
+  /** Damage fsck recorded, which this archive's bytes may restore (lifecycle/damage.ts). */
+  repair?: DamageRepair | null;
   onProgress?: (p: { rawBytes: number; tarBytes: number; members: number }) => void;
 }
 
@@ -251,8 +254,8 @@ export async function ingestArchive(
   options: IngestOptions,
 ): Promise<IngestResult> {
   const packs = new PackWriter(staging);
-  const trees = new TreeIntake(packs, known);
-  const binpkgs = new BinpkgIntake(store, known, staging);
+  const trees = new TreeIntake(packs, known, options.repair);
+  const binpkgs = new BinpkgIntake(store, known, staging, options.repair);
   const sink = new ArchiveIngest(trees, binpkgs);
   const reader = new TarReader(sink);
 

@@ -126,6 +126,7 @@ archive under an existing id is refused (exit 4).`,
       print(`  trees     ${t.names.join(', ')}: ${t.files} files, ${bytes(t.bytes)} (${t.newFiles} new files, ${bytes(t.newBytes)} written)`);
     }
     if (r.published) print(`  published ${site.baseUrl}/machines/${r.machine}/binpkgs/`);
+    if (r.restored && (r.restored.blobs || r.restored.ranges)) print(`  restored ${r.restored.blobs} damaged packages and ${r.restored.ranges} damaged tree files that fsck recorded`);
     if (r.tags.length) print(`  tagged    ${r.tags.map((t) => `@${t}`).join(' ')}`);
   });
 

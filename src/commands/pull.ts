@@ -14,6 +14,7 @@ import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { updateState } from '../lifecycle/machine-state.js';
 import { refreshMachineViews } from '../lifecycle/views.js';
+import { DamageRepair, readDamage } from '../lifecycle/damage.js';
 
 export interface PullOptions {
   source: string;
@@ -38,6 +39,8 @@ export interface PullResult {
   packages: { total: number; new: number; newBytes: number; verifiedWithoutWrite: number } | null;
   trees: { files: number; bytes: number; newFiles: number; newBytes: number; names: string[] } | null;
   warnings: string[];
+  /** Damaged packages and tree files (recorded by fsck) this archive's bytes restored. */
+  restored?: { blobs: number; ranges: number };
   seconds: number;
 }
 
@@ -59,7 +62,11 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
 
   let result: PullResult;
   const existing = await loadBuild(store, opts.machine, opts.id);
-  if (existing) {
+  // damage fsck recorded: this archive may bring the good bytes, so it is read in full even when
+  // its build is stored already (lifecycle/damage.ts)
+  const damage = await readDamage(store);
+  const repair = damage ? new DamageRepair(damage) : null;
+  if (existing && !repair) {
     const hash = createHash('sha256');
     let bytes = 0;
     for await (const chunk of source.open()) {
@@ -77,16 +84,27 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
     try {
       const ingest = await ingestArchive(store, source, staging, known, {
         maxTarBytes: opts.maxTarBytes ?? DEFAULT_MAX_TAR_BYTES,
+        repair,
         onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, totalBytes: source.size })),
       });
-      await saveSite(store, site);
-      opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
-      const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started);
-      const { trees, binpkgs } = ingest.stats;
-      result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
-      result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
-      result.trees = { ...trees, names: [...ingest.trees.keys()].sort() };
-      result.warnings = ingest.warnings;
+      if (existing) {
+        assertSameArchive(existing, ingest.archive.sha256);
+        await completeBuild(store, site, existing);
+        result = base(opts, 'unchanged', { ...ingest.archive });
+      } else {
+        await saveSite(store, site);
+        opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
+        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started);
+        const { trees, binpkgs } = ingest.stats;
+        result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
+        result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
+        result.trees = { ...trees, names: [...ingest.trees.keys()].sort() };
+        result.warnings = ingest.warnings;
+      }
+      if (repair) {
+        opts.onPhase?.('restoring damaged objects fsck recorded');
+        result.restored = await repair.apply(store);
+      }
     } finally {
       await store.disposeStaging(staging);
     }

@@ -3,8 +3,9 @@
  * MD5 and SHA1), every tree manifest against its name, every file a live tree points at against
  * its SHA-256 in its pack, every build's references, and every derived view (a build's Packages,
  * a machine's published and tag indexes) against what build.json and state.json say it must be.
- * `repair` regenerates derived views (invariant 3); immutable objects that are wrong can only be
- * reported (pull the build again to restore them).
+ * `repair` regenerates derived views (invariant 3). Damaged content-addressed objects cannot be
+ * regenerated: a content check records them (lifecycle/damage.ts), and the next pull of an archive
+ * that holds their bytes restores them.
  */
 import { createHash } from 'node:crypto';
 import { renderIndex, timestampOf } from '../binpkg/index-render.js';
@@ -17,6 +18,7 @@ import type { Store } from '../store/store.js';
 import type { MachineState } from './machine-state.js';
 import { recordedBuilds, type RecordedBuild } from './recorded-builds.js';
 import { refreshMachineViews, servesIndex } from './views.js';
+import { writeDamage, type DamageRecord } from './damage.js';
 import { renderMachinePages } from '../site/pages.js';
 
 export interface Problem {
@@ -34,12 +36,16 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   const say = opts.onProgress ?? (() => {});
   const report: FsckReport = { checked: { blobs: 0, trees: 0, files: 0, builds: 0, views: 0 }, problems: [] };
   const problem = (key: string, text: string, repaired = false) => report.problems.push({ key, problem: text, repaired });
+  const damage: DamageRecord = { blobs: [], ranges: [] };
+  const RESTORE = 'pull an archive that holds it to restore it';
 
   // blobs
   const blobDirs = new Map<string, string[]>();
   for await (const key of store.list('blobs/')) {
     const sha = key.split('/')[2];
-    blobDirs.set(sha, [...(blobDirs.get(sha) ?? []), key]);
+    const list = blobDirs.get(sha);
+    if (list) list.push(key);
+    else blobDirs.set(sha, [key]);
   }
   for (const [sha, files] of blobDirs) {
     report.checked.blobs++;
@@ -58,12 +64,14 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     }
     const blobKey = `blobs/${meta.stanza.PATH}`;
     if (!files.includes(blobKey)) {
-      problem(blobKey, 'the package file is missing');
+      problem(blobKey, `the package file is missing (${RESTORE})`);
+      damage.blobs.push({ sha256: sha, key: blobKey });
       continue;
     }
     const st = await store.stat(blobKey);
     if (st?.size !== meta.size) {
-      problem(blobKey, `size ${st?.size} differs from the recorded ${meta.size}`);
+      problem(blobKey, `size ${st?.size} differs from the recorded ${meta.size} (${RESTORE})`);
+      damage.blobs.push({ sha256: sha, key: blobKey });
       continue;
     }
     if (opts.content) {
@@ -71,13 +79,17 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       const [s256, md5, sha1] = ['sha256', 'md5', 'sha1'].map((a) => createHash(a));
       for await (const chunk of stream!) for (const h of [s256, md5, sha1]) h.update(chunk as Buffer);
       const got = [s256, md5, sha1].map((h) => h.digest('hex'));
-      if (got[0] !== sha || got[1] !== meta.md5 || got[2] !== meta.sha1) problem(blobKey, 'content does not match its SHA-256/MD5/SHA1 (corrupt)');
+      if (got[0] !== sha || got[1] !== meta.md5 || got[2] !== meta.sha1) {
+        problem(blobKey, `content does not match its SHA-256/MD5/SHA1 (corrupt; ${RESTORE})`);
+        damage.blobs.push({ sha256: sha, key: blobKey });
+      }
     }
   }
 
   // trees, and the files they point at (only live trees' files: a dead tree's packs may be gone)
   const recorded: RecordedBuild[] = [];
   for await (const r of recordedBuilds(store)) recorded.push(r);
+  const damagedRanges = new Set<string>();
   const liveTrees = new Set(recorded.flatMap((r) => Object.values(r.build?.trees ?? {}).map((t) => t.manifest)));
   for await (const key of store.list('trees/')) {
     report.checked.trees++;
@@ -92,7 +104,11 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     const byPack = new Map<string, { path: string; offset: number; size: number; sha256: string }[]>();
     for (const e of decodeTree(data)) {
       if (e.type !== 'f' || !e.pack || !e.sha256) continue;
-      byPack.set(e.pack, [...(byPack.get(e.pack) ?? []), { path: e.path, offset: e.offset, size: e.size, sha256: e.sha256 }]);
+      // push, never spread: a pack of a million empty files once made this quadratic (hours)
+      const list = byPack.get(e.pack);
+      const at = { path: e.path, offset: e.offset, size: e.size, sha256: e.sha256 };
+      if (list) list.push(at);
+      else byPack.set(e.pack, [at]);
     }
     for (const [pack, entries] of byPack) {
       const bytes = await store.get(keys.pack(pack));
@@ -103,7 +119,11 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       for (const e of entries) {
         report.checked.files++;
         const got = createHash('sha256').update(bytes.subarray(e.offset, e.offset + e.size)).digest('hex');
-        if (got !== e.sha256) problem(`${keys.pack(pack)}@${e.offset}`, `${e.path} does not match its SHA-256 (corrupt)`);
+        if (got !== e.sha256) {
+          problem(`${keys.pack(pack)}@${e.offset}`, `${e.path} does not match its SHA-256 (corrupt; ${RESTORE})`);
+          if (!damagedRanges.has(`${pack}@${e.offset}`)) damage.ranges.push({ pack, offset: e.offset, size: e.size, sha256: e.sha256 });
+          damagedRanges.add(`${pack}@${e.offset}`);
+        }
       }
     }
   }
@@ -157,5 +177,8 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       await renderMachinePages(store, site, machine);
     }
   }
+  // what only a pull can restore, for the next pull that brings it (a check without content reads
+  // cannot tell, and leaves the record as it is)
+  if (opts.content) await writeDamage(store, damage);
   return report;
 }

@@ -8,8 +8,8 @@
  * - a missing key is 404, never 403 (a 403 makes clients drop the repo); paths with `..`, NUL or a
  *   dot-segment (the store's private `.tmp/`) are refused;
  * - bodies are streamed from disk, never buffered;
- * - a directory serves its index.html, or a plain listing (the `binpkgs/` URL that pull and
- *   publish print, a binrepos.conf sync-uri, opens in a browser instead of answering 404);
+ * - a directory serves its index.html; a `binpkgs/` directory (the URL pull and publish print, a
+ *   binrepos.conf sync-uri) without one a plain listing, so it opens in a browser; others 404;
  * - the store holds no symlinks, so one planted there is not followed (O_NOFOLLOW).
  */
 import { constants } from 'node:fs';
@@ -99,7 +99,7 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
     file = join(file, 'index.html');
     fh = await open(file, NO_FOLLOW).catch(() => null);
     st = fh ? await fh.stat() : null;
-    if (!fh) return listing(dir, rel, req, res);
+    if (!fh && /(^|\/)binpkgs\/?$/.test(rel)) return listing(dir, rel, req, res);
   }
   if (!fh || !st || !st.isFile()) {
     await fh?.close();

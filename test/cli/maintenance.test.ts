@@ -132,7 +132,40 @@ describe('gbp fsck', () => {
     expect(r.code).toBe(8);
     const problems = r.json().problems.map((p: { key: string; problem: string }) => `${p.key}: ${p.problem}`);
     expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^blobs/b0/${TOOLS_SHA}/tools-0\\.5-1\\.gpkg\\.tar: content does not match`)));
-    expect(problems).toContainEqual(expect.stringMatching(/^packs\/\w\w\/\w+\.pack@0: .+ does not match its SHA-256 \(corrupt\)$/));
+    expect(problems).toContainEqual(expect.stringMatching(/^packs\/\w\w\/\w+\.pack@0: .+ does not match its SHA-256 \(corrupt; pull an archive that holds it to restore it\)$/));
+  });
+
+  it('damage fsck names is restored by the next pull that brings the bytes, even of a stored build', async () => {
+    // incident: re-pulling the same archive said "nothing to do", and the corrupt package stayed
+    const { store, g } = await twoBuilds();
+    const blobDir = join(store, 'blobs', TOOLS_SHA.slice(0, 2), TOOLS_SHA);
+    const blob = join(blobDir, readdirSync(blobDir).find((n) => n.endsWith('.gpkg.tar'))!);
+    const good = readFileSync(blob);
+    const bad = Buffer.from(good);
+    bad[5000] ^= 0xff;
+    writeFileSync(blob, bad);
+    const packDir = join(store, 'packs');
+    const packs = (readdirSync(packDir, { recursive: true }) as string[]).filter((p) => p.endsWith('.pack')).map((p) => join(packDir, p));
+    const packBefore = packs.map((p) => readFileSync(p));
+    for (const p of packs) {
+      const b = readFileSync(p);
+      b[0] ^= 0xff;
+      writeFileSync(p, b);
+    }
+    expect((await g('fsck')).code).toBe(8);
+    const again = await g('--json', 'pull', BUILD1, '-m', 'web', '-b', '1');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json()).toMatchObject({ status: 'unchanged', restored: { blobs: 1 } });
+    expect(readFileSync(blob)).toEqual(good);
+    // build 2's own files too, where build 1's archive holds the same bytes
+    const r2 = await g('--json', 'pull', BUILD2, '-m', 'web', '-b', '2');
+    expect(r2.code, r2.stderr).toBe(0);
+    const fsck = await g('--json', 'fsck');
+    expect(fsck.json().problems).toEqual([]);
+    expect(fsck.code).toBe(0);
+    expect(packs.map((p) => readFileSync(p))).toEqual(packBefore);
+    // nothing left to restore: the next pull of a stored build is the quick no-op again
+    expect(Object.keys(snapshot(store))).not.toContain('damage.json');
   });
 
   it('a publish killed between Packages and Packages.gz is finished by re-running it, and fsck sees it', async () => {
