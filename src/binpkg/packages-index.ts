@@ -18,7 +18,7 @@ export function parsePackages(text: string): PackagesIndex {
   const lines = text.split('\n');
   let i = 0;
   const readBlock = (): Stanza => {
-    const block: Stanza = {};
+    const block: Stanza = Object.create(null); // a key called __proto__ or constructor is only a key
     for (; i < lines.length; i++) {
       const line = lines[i];
       if (line === '') {

@@ -3,6 +3,7 @@
  * index, pages, published views) is regenerated from this file alone (invariant 3), so it carries
  * each package's full index entry, including the PATH and MTIME the blob keeps for life.
  */
+import { GbpError } from '../errors.js';
 import type { Stanza } from '../binpkg/packages-index.js';
 
 export const BUILD_FORMAT = 1;
@@ -52,8 +53,17 @@ export interface BuildManifest {
   warnings: string[];
 }
 
+/** A damaged or planted build.json is a store error naming it, not a crash (exit 6, not 1). */
 export function parseBuildManifest(data: Buffer, where: string): BuildManifest {
-  const m = JSON.parse(data.toString('utf8')) as BuildManifest;
-  if (m.format !== BUILD_FORMAT) throw new Error(`${where}: unsupported build format ${m.format}`);
+  let m: BuildManifest;
+  try {
+    m = JSON.parse(data.toString('utf8')) as BuildManifest;
+  } catch {
+    throw new GbpError('store', where, 'is not valid JSON (damaged or not written by gbp)');
+  }
+  if (!m || m.format !== BUILD_FORMAT) throw new GbpError('store', where, `unsupported build format ${m?.format}`);
+  if (!m.binpkgs || !Array.isArray(m.binpkgs.packages) || !m.trees || typeof m.trees !== 'object' || !m.archive) {
+    throw new GbpError('store', where, 'is not a build record (packages, trees or archive missing)');
+  }
   return m;
 }

@@ -14,7 +14,7 @@
  * decompressor runs on another thread meanwhile; async writes would only add queueing.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface SealedPack {
@@ -75,6 +75,13 @@ export class PackWriter {
     this.maybeSeal();
   }
 
+  /** The bytes of the content being streamed (to restore a damaged copy before a rollback). */
+  readStreamed(): Buffer {
+    const out = Buffer.alloc(this.offset - this.streamStart);
+    readSync(this.fd, out, 0, out.length, this.streamStart);
+    return out;
+  }
+
   /** Forgets the streamed content (it was already known). */
   rollback(): void {
     this.offset = this.streamStart;
@@ -97,7 +104,7 @@ export class PackWriter {
   private ensureOpen(): void {
     if (this.fd >= 0) return;
     this.id = randomBytes(16).toString('hex');
-    this.fd = openSync(join(this.dir, `${this.id}.pack`), 'wx');
+    this.fd = openSync(join(this.dir, `${this.id}.pack`), 'wx+');
     this.offset = 0;
     this.contents = 0;
     this.naming = createHash('sha256');

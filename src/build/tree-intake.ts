@@ -18,6 +18,8 @@ import type { PackWriter } from './pack-writer.js';
 import type { EntryType, TreeEntry } from './tree-manifest.js';
 
 export const SMALL_FILE_MAX = 1 << 20;
+/** A damaged large tree file is restored from the archive up to this size (it is held in memory). */
+const REPAIR_MAX = 256 << 20;
 
 export interface FileSink {
   data(chunk: Buffer): void;
@@ -96,6 +98,7 @@ export class TreeIntake {
       },
       end: () => {
         const sha256 = hash.digest('hex');
+        if (this.repair?.wantsFile(sha256) && size <= REPAIR_MAX) this.repair.offerFile(sha256, this.packs.readStreamed());
         let loc = this.locate(sha256);
         if (loc) this.packs.rollback();
         else {

@@ -53,7 +53,7 @@ export async function writeDamage(store: Store, d: DamageRecord): Promise<void> 
 export class DamageRepair {
   readonly blobShas: Set<string>;
   private readonly rangeShas: Set<string>;
-  /** Good bytes of damaged tree files, by SHA-256 (tree files are small: at most 1 MiB each). */
+  /** Good bytes of damaged tree files, by SHA-256 (held in memory; tree-intake.ts caps their size). */
   private readonly found = new Map<string, Buffer>();
   /** Staged package files that restore damaged blobs, by SHA-256. */
   private readonly staged = new Map<string, string>();

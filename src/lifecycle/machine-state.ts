@@ -5,6 +5,7 @@
  */
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
+import { isSafeName } from '../archive/member-path.js';
 import type { Store } from '../store/store.js';
 
 export interface BuildEntry {
@@ -24,12 +25,41 @@ export interface MachineState {
 }
 
 export function emptyState(machine: string): MachineState {
-  return { format: 1, machine, builds: [], published: null, tags: {}, kept: [], notes: {} };
+  return { format: 1, machine, builds: [], published: null, tags: Object.create(null), kept: [], notes: Object.create(null) };
 }
 
 export async function readState(store: Store, machine: string): Promise<MachineState | null> {
-  const raw = await store.get(keys.machineState(machine));
-  return raw ? (JSON.parse(raw.toString('utf8')) as MachineState) : null;
+  const key = keys.machineState(machine);
+  const raw = await store.get(key);
+  return raw ? parseState(raw, key, machine) : null;
+}
+
+/**
+ * Reads a state record strictly: a planted or damaged file is a store error naming it, never a
+ * crash, and tags and notes live in prototype-free maps, so a tag or build id called
+ * `constructor` or `__proto__` is only a name.
+ */
+export function parseState(raw: Buffer, key: string, machine: string): MachineState {
+  let v: Partial<MachineState>;
+  try {
+    v = JSON.parse(raw.toString('utf8')) as Partial<MachineState>;
+  } catch {
+    throw new GbpError('store', key, 'is not valid JSON (damaged or not written by gbp)');
+  }
+  const isMap = (m: unknown) => !!m && typeof m === 'object' && !Array.isArray(m) && Object.values(m).every((x) => typeof x === 'string');
+  const ok =
+    v && v.format === 1 && Array.isArray(v.builds) && v.builds.every((b) => b && typeof b.id === 'string' && typeof b.added === 'number') &&
+    (v.published === null || typeof v.published === 'string') && isMap(v.tags) && isMap(v.notes) && Array.isArray(v.kept) && v.kept.every((k) => typeof k === 'string');
+  if (!ok) throw new GbpError('store', key, 'is not a machine state record of format 1');
+  return {
+    format: 1,
+    machine,
+    builds: v.builds!.map((b) => ({ id: b.id, added: b.added })),
+    published: v.published!,
+    tags: Object.assign(Object.create(null) as Record<string, string>, v.tags),
+    kept: [...v.kept!],
+    notes: Object.assign(Object.create(null) as Record<string, string>, v.notes),
+  };
 }
 
 /** The machine's state, or a not-found error naming the store. */
@@ -51,7 +81,7 @@ export async function updateState(
   const key = keys.machineState(machine);
   for (let attempt = 0; attempt < 50; attempt++) {
     const current = await store.getVersioned(key);
-    const state = current ? (JSON.parse(current.data.toString('utf8')) as MachineState) : emptyState(machine);
+    const state = current ? parseState(current.data, key, machine) : emptyState(machine);
     if (!change(state)) return state;
     const data = `${JSON.stringify(state, null, 2)}\n`;
     if (await store.putIfVersion(key, data, current?.version ?? null, { contentType: 'application/json' })) return state;
@@ -65,7 +95,7 @@ export async function listMachines(store: Store): Promise<string[]> {
   const machines: string[] = [];
   for await (const key of store.list('machines/')) {
     const m = /^machines\/([^/]+)\/state\.json$/.exec(key);
-    if (m) machines.push(m[1]);
+    if (m && isSafeName(m[1])) machines.push(m[1]); // a planted directory with another name is no machine
   }
   return machines.sort();
 }

@@ -41,7 +41,15 @@ export function normaliseBaseUrl(url: string): string {
  */
 export async function loadSite(store: Store, baseUrl: string | undefined, rsyncUrl?: string, o: { allowBaseUrlChange?: boolean } = {}): Promise<SiteSettings> {
   const raw = await store.get(keys.site());
-  let site: SiteSettings | null = raw ? (JSON.parse(raw.toString('utf8')) as SiteSettings) : null;
+  let site: SiteSettings | null = null;
+  if (raw) {
+    try {
+      site = JSON.parse(raw.toString('utf8')) as SiteSettings;
+    } catch {
+      throw new GbpError('store', keys.site(), 'is not valid JSON (damaged or not written by gbp)');
+    }
+    if (!site || typeof site.baseUrl !== 'string') throw new GbpError('store', keys.site(), 'is not a gbp site record');
+  }
   if (site && site.format !== STORE_FORMAT) {
     throw new GbpError('store', keys.site(), `store format ${site.format} is not supported by this version (${STORE_FORMAT})`);
   }

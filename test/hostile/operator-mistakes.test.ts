@@ -194,3 +194,34 @@ describe('a next build whose only new content is one empty file', () => {
     expect(ex.code, ex.stderr).toBe(0);
   });
 });
+
+describe('names that mean something to JavaScript, and files planted in a store', () => {
+  it('a tag or build id called constructor or toString is only a name', async () => {
+    const { store, g } = await storeWithBuilds();
+    expect((await g('tag', 'web', '1', 'constructor')).code).toBe(0);
+    expect((await g('--json', 'list', 'web')).json()).toMatchObject([{ id: '2' }, { id: '1', tags: ['constructor'] }]);
+    const pub = await g('publish', 'web', '@constructor');
+    expect(pub.code, pub.stderr).toBe(0);
+    expect(clientReads(store, 'machines/web/binpkgs', 'http://localhost:8080').entries).toHaveLength(5);
+    const missing = await g('publish', 'web', '@toString'); // no such tag, whatever Object.prototype has
+    expect(missing.code, missing.stderr).toBe(5);
+    expect((await g('pull', BUILD2, '-m', 'web', '-b', 'hasOwnProperty', '--note', 'n')).code).toBe(0);
+    expect((await g('--json', 'list', 'web')).json().find((b: { id: string }) => b.id === 'hasOwnProperty')).toMatchObject({ note: 'n' });
+  });
+
+  it('a damaged or planted state.json is a store error naming it (exit 6), not a crash', async () => {
+    const { store, g } = await storeWithBuilds();
+    writeFileSync(join(store, 'machines/web/state.json'), '{"format": 1, "builds": "all of them"}');
+    for (const args of [['list', 'web'], ['publish', 'web', '1'], ['gc'], ['fsck']]) {
+      const r = await g(...args);
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(6);
+      expect(r.stderr).toMatch(/machines\/web\/state\.json: is not a machine state record/);
+      oneLine(r.stderr);
+    }
+    writeFileSync(join(store, 'builds/web/2/build.json'), 'not json');
+    writeFileSync(join(store, 'machines/web/state.json'), JSON.stringify({ format: 1, machine: 'web', builds: [{ id: '2', added: 1 }], published: '2', tags: {}, kept: [], notes: {} }));
+    const show = await g('show', 'web', '2');
+    expect(show.code, show.stderr).toBe(6);
+    expect(show.stderr).toMatch(/builds\/web\/2\/build\.json: is not valid JSON/);
+  });
+});
