@@ -28,6 +28,8 @@ export interface TreeRef {
   manifest: string;
   files: number;
   bytes: number;
+  /** Repositories: whether the top-level Manifest is OpenPGP-signed (absent in builds stored before gbp recorded it). */
+  signedManifest?: boolean;
 }
 
 export interface BuildManifest {

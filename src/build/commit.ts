@@ -70,6 +70,7 @@ export async function commitBuild(
     if (!(await store.putIfAbsent(keys.tree(sha256), data, { ...deferred, contentType: 'application/gzip' }))) reused.add(keys.tree(sha256));
     const files = entries.filter((e) => e.type === 'f');
     trees[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };
+    if (name.startsWith('repos/')) trees[name].signedManifest = ingest.signedManifests.has(name);
     for (const e of files) if (e.pack && !written.has(e.pack)) reused.add(keys.pack(e.pack));
   }
   await store.barrier();

@@ -50,6 +50,8 @@ export interface IngestResult {
   header: Stanza;
   packages: PackageRecord[];
   trees: Map<string, TreeEntry[]>;
+  /** Repository trees whose top-level Manifest is signed. */
+  signedManifests: Set<string>;
   newBlobs: StagedBlob[];
   packs: SealedPack[];
   warnings: string[];
@@ -294,6 +296,7 @@ export async function ingestArchive(
       header,
       packages,
       trees: treeResult,
+      signedManifests: trees.signedManifests,
       newBlobs,
       packs: packList,
       warnings: binpkgs.warnings,

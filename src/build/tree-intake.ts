@@ -37,6 +37,8 @@ export class TreeIntake {
   private readonly trees = new Map<string, TreeEntry[]>();
   /** New contents written by this pull, so a duplicate inside the archive is stored once. */
   private readonly added = new Map<string, KnownLocation>();
+  /** Trees whose top-level Manifest is OpenPGP-signed (what a client's repos.conf must know). */
+  readonly signedManifests = new Set<string>();
   readonly stats: TreeStats = { files: 0, bytes: 0, newFiles: 0, newBytes: 0 };
 
   constructor(
@@ -82,6 +84,7 @@ export class TreeIntake {
         const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
         const sha256 = hash('sha256', data); // one-shot: a third cheaper than createHash on small files
         if (this.repair?.wantsFile(sha256)) this.repair.offerFile(sha256, data);
+        if (path === 'Manifest' && data.subarray(0, 34).toString('latin1') === '-----BEGIN PGP SIGNED MESSAGE-----') this.signedManifests.add(tree);
         const loc = this.locate(sha256) ?? this.store(sha256, data);
         return this.file(tree, path, mode, mtime, size, sha256, loc);
       },

@@ -425,7 +425,7 @@ program
     const site = await globalSite(store, g);
     const r = await clientConfig(store, site, machine, o.tag);
     if (g.json) return printJson(r);
-    print(`# /etc/portage/binrepos.conf/${r.name}.conf\n${r.binrepos}\n# /etc/portage/repos.conf/${r.name}.conf\n${r.repos}`);
+    print(`# ${r.binreposPath}\n${r.binrepos}\n# ${r.reposPath}\n${r.repos}`);
   });
 
 program

@@ -4,7 +4,8 @@ import { requireBuild } from '../build/known-content.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { requireState } from '../lifecycle/machine-state.js';
-import { binreposConf, reposConf } from '../site/client-config.js';
+import { binreposConf, reposConf, reposConfPath } from '../site/client-config.js';
+import { reposPurpose } from '../lifecycle/views.js';
 import { assertName } from './pull.js';
 
 export async function clientConfig(store: Store, site: SiteSettings, machine: string, tag?: string) {
@@ -13,5 +14,15 @@ export async function clientConfig(store: Store, site: SiteSettings, machine: st
   const id = tag ? state.tags[tag] : state.published;
   if (!id) throw new GbpError('not-found', tag ? `${machine} @${tag}` : machine, tag ? `${machine} has no tag '${tag}'` : `${machine} has no published build yet (gbp publish)`);
   const build = await requireBuild(store, machine, id);
-  return { machine, tag: tag ?? null, build: id, name: tag ? `${machine}-${tag}` : machine, binrepos: binreposConf(site, build, tag), repos: reposConf(site, build, tag) };
+  const name = tag ? `${machine}-${tag}` : machine;
+  return {
+    machine,
+    tag: tag ?? null,
+    build: id,
+    name,
+    binreposPath: `/etc/portage/binrepos.conf/${name}.conf`,
+    reposPath: reposConfPath(name),
+    binrepos: binreposConf(site, build, tag),
+    repos: reposConf(site, build, tag, reposPurpose(state, id, tag)),
+  };
 }

@@ -33,6 +33,8 @@ import { holderIsGone, lockHolder } from '../util/lock-holder.js';
 import { applyTree, entriesToWrite } from './apply-tree.js';
 import { previousFrom, stableMtimes, type PreviousFile } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
+import { formatTimestamp, nextStamp, parseTimestamp, pinnedText, TIMESTAMP_PATH, withTimestamp, type Stamp } from './served-timestamp.js';
+import { readTreeFile } from '../build/tree-files.js';
 
 interface Source {
   machine: string;
@@ -53,6 +55,8 @@ interface ModuleState {
   generations: Record<string, Generation>;
   /** What each target of the current generation was made from. */
   sources: Record<string, Source>;
+  /** The timestamp.chk stamp each published repository target serves (served-timestamp.ts). */
+  stamps?: Record<string, Stamp>;
 }
 
 interface ExportState {
@@ -125,7 +129,8 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
         if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
         const previous = currentId ? loadTree(meta, currentId) : null;
         const served = previous ? previousFrom(previous) : null;
-        const entries = stableMtimes(decodeTree(data), served);
+        const own = module === 'repos' ? await servedTimestampOf(store, ms, link, source, decodeTree(data), cache) : decodeTree(data);
+        const entries = stableMtimes(own, served);
         const encoded = encodeTree(entries);
         if (!existsSync(treePath(meta, encoded.sha256))) writeAtomic(treePath(meta, encoded.sha256), encoded.data);
         effective.set(link, { id: encoded.sha256, entries, served });
@@ -203,6 +208,33 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
   } finally {
     unlock();
   }
+}
+
+/**
+ * The tree a repository target serves: the archive's, with its timestamp.chk replaced so that
+ * Portage follows a rollback or a switch to a tag (served-timestamp.ts says why and how).
+ */
+async function servedTimestampOf(store: Store, ms: ModuleState, link: string, source: Source, entries: TreeEntry[], cache: ObjectCache): Promise<TreeEntry[]> {
+  const chk = entries.find((e) => e.path === TIMESTAMP_PATH && e.type === 'f');
+  if (!chk) return entries;
+  const archiveText = (await readTreeFile(store, entries, TIMESTAMP_PATH))!.toString('utf8');
+  const tag = /^[^/@]+@([^/]+)\//.exec(link)?.[1];
+  let text: string;
+  let mtime: number;
+  if (tag) {
+    text = pinnedText(tag, source.build, archiveText);
+    mtime = chk.mtime;
+  } else {
+    ms.stamps ??= {};
+    const stamp = nextStamp(ms.stamps[link], source.tree, parseTimestamp(archiveText));
+    ms.stamps[link] = stamp;
+    if (stamp.unix === parseTimestamp(archiveText)) return entries; // the archive's own file, as it is
+    text = `${formatTimestamp(stamp.unix)}\n`;
+    mtime = stamp.unix;
+  }
+  const replaced = withTimestamp(entries, text, mtime);
+  cache.putSynthetic(replaced.entries.find((e) => e.path === TIMESTAMP_PATH)!, replaced.data);
+  return replaced.entries;
 }
 
 function targetResult(module: Module, link: string, source: Source | null, status: TargetResult['status']): TargetResult {

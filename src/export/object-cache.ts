@@ -5,7 +5,7 @@
  * content is checked against its SHA-256 before it is kept (the name is the hash, checked on read).
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
@@ -37,7 +37,13 @@ export class ObjectCache {
     }
     const byPack = new Map<string, TreeEntry[]>();
     for (const e of missing.values()) {
-      if (!e.pack) throw new GbpError('store', e.path, 'tree entry has no pack location');
+      if (!e.pack) {
+        // content the exporter made (a served timestamp.chk), kept beside the cache
+        const data = readSynthetic(this.dir, e);
+        if (!data) throw new GbpError('store', e.path, 'tree entry has no pack location');
+        this.write(e, data);
+        continue;
+      }
       const list = byPack.get(e.pack) ?? [];
       list.push(e);
       byPack.set(e.pack, list);
@@ -62,6 +68,15 @@ export class ObjectCache {
     return { files: missing.size, bytes };
   }
 
+  /** Content made by the exporter rather than read from the store: cached now, and kept to re-create. */
+  putSynthetic(e: TreeEntry, data: Buffer): void {
+    const dir = join(this.dir, '..', 'synthetic');
+    mkdirSync(dir, { recursive: true });
+    const p = join(dir, e.sha256!);
+    if (!existsSync(p)) writeFileSync(p, data);
+    if (!existsSync(this.pathOf(e))) this.write(e, data);
+  }
+
   private write(e: TreeEntry, data: Buffer): void {
     const p = this.pathOf(e);
     mkdirSync(join(this.dir, e.sha256!.slice(0, 2)), { recursive: true });
@@ -70,5 +85,14 @@ export class ObjectCache {
     chmodSync(tmp, e.mode & 0o775); // never setuid, setgid or world-writable, whatever a tree says
     utimesSync(tmp, e.mtime, e.mtime);
     renameSync(tmp, p);
+  }
+}
+
+function readSynthetic(cacheDir: string, e: TreeEntry): Buffer | null {
+  try {
+    const data = readFileSync(join(cacheDir, '..', 'synthetic', e.sha256!));
+    return createHash('sha256').update(data).digest('hex') === e.sha256 ? data : null;
+  } catch {
+    return null;
   }
 }

@@ -12,7 +12,7 @@
 import { gunzipSync } from 'node:zlib';
 import { renderIndex, timestampOf } from '../binpkg/index-render.js';
 import { requireBuild } from '../build/known-content.js';
-import { binreposConf, reposConf } from '../site/client-config.js';
+import { binreposConf, reposConf, type ReposPurpose } from '../site/client-config.js';
 import { renderMachinePages } from '../site/pages.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
@@ -38,14 +38,20 @@ export async function writeIndexView(store: Store, site: SiteSettings, dir: stri
 }
 
 /** binrepos.conf and repos.conf beside the index, rewritten only when they change. */
-async function writeClientConfig(store: Store, site: SiteSettings, dir: string, machine: string, id: string, tag?: string): Promise<void> {
-  const build = await requireBuild(store, machine, id);
+async function writeClientConfig(store: Store, site: SiteSettings, dir: string, state: MachineState, id: string, tag?: string): Promise<void> {
+  const build = await requireBuild(store, state.machine, id);
   for (const [name, text] of [
     ['binrepos.conf', binreposConf(site, build, tag)],
-    ['repos.conf', reposConf(site, build, tag)],
+    ['repos.conf', reposConf(site, build, tag, reposPurpose(state, id, tag))],
   ] as const) {
     if ((await store.get(`${dir}${name}`))?.toString('utf8') !== text) await store.put(`${dir}${name}`, text, { contentType: 'text/plain; charset=utf-8' });
   }
+}
+
+/** A tag, the machine's newest build, or an older one published (a rollback). */
+export function reposPurpose(state: MachineState, id: string, tag?: string): ReposPurpose {
+  if (tag) return 'tag';
+  return state.builds.at(-1)?.id === id ? 'newest' : 'rollback';
 }
 
 /** Whether both Packages and Packages.gz in `dir` hold exactly `text`. */
@@ -75,11 +81,11 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
     if (!state) return;
     if (state.published) {
       await writeIndexView(store, site, keys.machineBinpkgs(machine), machine, state.published);
-      await writeClientConfig(store, site, `machines/${machine}/`, machine, state.published);
+      await writeClientConfig(store, site, `machines/${machine}/`, state, state.published);
     }
     for (const [tag, id] of Object.entries(state.tags)) {
       await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
-      await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, machine, id, tag);
+      await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, state, id, tag);
     }
     await removeStaleTagViews(store, machine, state);
     const after = await readState(store, machine);

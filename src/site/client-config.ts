@@ -36,12 +36,47 @@ export function binreposConf(site: SiteSettings, build: BuildManifest, tag?: str
   ].join('\n');
 }
 
-export function reposConf(site: SiteSettings, build: BuildManifest, tag?: string): string {
+/** What a repos.conf is for: the newest published build, an older one published (a rollback), or a tag. */
+export type ReposPurpose = 'newest' | 'rollback' | 'tag';
+
+/** Where a machine's repos.conf goes on the client; `gbp client-config` and the README name it so. */
+export const reposConfPath = (name: string) => `/etc/portage/repos.conf/gbp-${name}.conf`;
+
+/**
+ * One section per ebuild repository of the build, with the verification Portage's defaults would
+ * get wrong said out loud: `[gentoo]` defaults to a verified, at most 3-day-old signed Manifest
+ * (cnf/repos.conf), and a user's section only overrides the keys it names.
+ */
+export function reposConf(site: SiteSettings, build: BuildManifest, tag?: string, purpose: ReposPurpose = tag ? 'tag' : 'newest'): string {
   const who = tag ? `${build.machine}@${tag}` : build.machine;
-  const repos = Object.keys(build.trees).filter((t) => t.startsWith('repos/')).map((t) => t.slice('repos/'.length)).sort();
-  const lines = [`# ${who}: ebuild repositories matching its binary packages (gbp export-rsync)`];
-  for (const repo of repos) {
-    lines.push(`[${repo}]`, `location = /var/db/repos/${repo}`, 'sync-type = rsync', `sync-uri = ${rsyncBase(site)}/repos/${who}/${repo}`, '');
+  const name = tag ? `${build.machine}-${tag}` : build.machine;
+  const repos = Object.keys(build.trees).filter((t) => t.startsWith('repos/')).sort();
+  const lines = [
+    `# ${who}: ebuild repositories matching its binary packages (gbp export-rsync), build ${build.id} when written.`,
+    `# Put this at ${reposConfPath(name)}. It sets how these repositories sync: remove their sync`,
+    '# settings from other files there (the Handbook\'s gentoo.conf sorts after this one and would win).',
+  ];
+  for (const tree of repos) {
+    const repo = tree.slice('repos/'.length);
+    const signed = build.trees[tree].signedManifest;
+    lines.push('', `[${repo}]`, `location = /var/db/repos/${repo}`, 'sync-type = rsync', `sync-uri = ${rsyncBase(site)}/repos/${who}/${repo}`);
+    if (signed === true) {
+      lines.push('# the tree carries a signed top-level Manifest: Portage verifies it (app-portage/gemato)', 'sync-rsync-verify-metamanifest = yes');
+      if (purpose === 'newest') lines.push("# the machine's newest build: Portage's 3-day age warning stays meaningful");
+      else {
+        lines.push(
+          purpose === 'tag' ? `# a pinned build (@${tag}): its Manifest grows old on purpose, so no age warning` : `# a rollback to build ${build.id}: its Manifest is older on purpose, so no age warning`,
+          'sync-rsync-verify-max-age = 0',
+        );
+      }
+    } else {
+      lines.push(
+        signed === false
+          ? '# no signed top-level Manifest in this tree (a repository job built it): verification would refuse it'
+          : '# stored before gbp recorded Manifest signatures: verification is left off (set yes for a signed tree)',
+        'sync-rsync-verify-metamanifest = no',
+      );
+    }
   }
-  return `${lines.join('\n')}\n`.replace(/\n\n$/, '\n');
+  return `${lines.join('\n')}\n`;
 }

@@ -39,7 +39,11 @@ describe('client configuration', () => {
     expect(r.json().binrepos).toMatch(/# every package of build 1 is a signed GPKG/);
     // the sync-uri is where the published index is
     expect(existsSync(join(store, bin.web['sync-uri'].slice(BASE.length + 1), 'Packages.gz'))).toBe(true);
-    expect(ini(r.json().repos)).toEqual({ test_repo: { location: '/var/db/repos/test_repo', 'sync-type': 'rsync', 'sync-uri': 'rsync://binhost.example.org/repos/web/test_repo' } });
+    expect(ini(r.json().repos)).toEqual({
+      test_repo: { location: '/var/db/repos/test_repo', 'sync-type': 'rsync', 'sync-uri': 'rsync://binhost.example.org/repos/web/test_repo', 'sync-rsync-verify-metamanifest': 'no' },
+    });
+    expect(r.json().repos).toMatch(/# no signed top-level Manifest in this tree .*\nsync-rsync-verify-metamanifest = no/);
+    expect(r.json()).toMatchObject({ reposPath: '/etc/portage/repos.conf/gbp-web.conf', binreposPath: '/etc/portage/binrepos.conf/web.conf' });
     // the same files are published beside the index, for people and scripts to fetch
     expect(readFileSync(join(store, 'machines/web/binrepos.conf'), 'utf8')).toBe(r.json().binrepos);
     expect(readFileSync(join(store, 'machines/web/repos.conf'), 'utf8')).toBe(r.json().repos);
@@ -73,5 +77,26 @@ describe('client configuration', () => {
     const r = await gbp(['--store', store, 'client-config', 'web']);
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/web has no published build yet/);
+  });
+
+  it('keeps Manifest verification on for a signed tree, without the age warning for a tag or a rollback', async () => {
+    const { archiveMembers, tgz } = await import('../helpers/fixture-archive.js');
+    const { writeFileSync } = await import('node:fs');
+    const members = await archiveMembers(fixture('build-archive/build.tar.gz'));
+    members.push({ path: 'repos/test_repo/Manifest', data: '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nTIMESTAMP 2026-11-22T03:16:00Z\n-----BEGIN PGP SIGNATURE-----\n\n-----END PGP SIGNATURE-----\n' });
+    const dir = tempDir();
+    writeFileSync(join(dir, 'signed.tar.gz'), tgz(members));
+    const store = tempDir();
+    const g = (...a: string[]) => gbp(['--store', store, ...a]);
+    expect((await g('pull', join(dir, 'signed.tar.gz'), '-m', 'web', '-b', '1', '--publish', '--tag', 'stable')).code).toBe(0);
+    expect((await g('pull', fixture('build-archive/build2.tar.gz'), '-m', 'web', '-b', '2')).code).toBe(0);
+    // build 1 is published but no longer the newest: a rollback
+    const rollback = (await g('--json', 'client-config', 'web')).json().repos;
+    expect(ini(rollback).test_repo).toMatchObject({ 'sync-rsync-verify-metamanifest': 'yes', 'sync-rsync-verify-max-age': '0' });
+    expect(rollback).toMatch(/# a rollback to build 1/);
+    const tag = (await g('--json', 'client-config', 'web', '--tag', 'stable')).json().repos;
+    expect(ini(tag).test_repo).toMatchObject({ 'sync-rsync-verify-metamanifest': 'yes', 'sync-rsync-verify-max-age': '0' });
+    expect((await g('publish', 'web', '2')).code).toBe(0);
+    expect(ini((await g('--json', 'client-config', 'web')).json().repos).test_repo).toEqual(expect.objectContaining({ 'sync-rsync-verify-metamanifest': 'no' }));
   });
 });

@@ -1,0 +1,78 @@
+/**
+ * Real Portage 3.0.82 (../shared/clients/portage) as a client: a fake root made by Portage's own
+ * test harness, and `emerge` run in it (test/helpers/portage_client.py does the Python side).
+ * The repos.conf and binrepos.conf are gbp's own, with only `location` pointed into the root.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const PORTAGE = resolve(__dirname, '../../../shared/clients/portage');
+const DRIVER = resolve(__dirname, 'portage_client.py');
+
+/** PATH with `gtar` (Portage calls GNU tar by that name). */
+function toolPath(): string {
+  const bin = mkdtempSync(join(tmpdir(), 'gbp-portage-bin-'));
+  symlinkSync('/usr/bin/tar', join(bin, 'gtar'));
+  return `${bin}:${process.env.PATH}`;
+}
+
+export interface Emerge {
+  code: number;
+  output: string;
+}
+
+export class PortageClient {
+  private readonly path = toolPath();
+  readonly eprefix: string;
+
+  private constructor(readonly root: string) {
+    const r = this.python(['init', root]);
+    if (r.code !== 0) throw new Error(`Portage's test harness failed:\n${r.output}`);
+    this.eprefix = JSON.parse(r.output.trim().split('\n').pop()!).eprefix;
+  }
+
+  static create(): PortageClient {
+    return new PortageClient(mkdtempSync(join(tmpdir(), 'gbp-portage-')));
+  }
+
+  /** gbp's repos.conf or binrepos.conf text with every `location` moved into the fake root. */
+  localise(conf: string): string {
+    return conf.replace(/^location = (\/.*)$/gm, (_, p: string) => `location = ${join(this.eprefix, p)}`);
+  }
+
+  /** `emerge ARGS` with these configuration files (as gbp wrote them, localised here). */
+  emerge(args: string[], conf: { repos?: string; binrepos?: string } = {}): Emerge {
+    const dir = mkdtempSync(join(tmpdir(), 'gbp-portage-conf-'));
+    const file = (name: string, text?: string) => {
+      if (text === undefined) return '-';
+      writeFileSync(join(dir, name), this.localise(text));
+      return join(dir, name);
+    };
+    return this.python(['emerge', this.root, file('repos.conf', conf.repos), file('binrepos.conf', conf.binrepos), '--', ...args]);
+  }
+
+  /** Where a repository lands on this client. */
+  repoDir(repo: string): string {
+    const d = join(this.eprefix, 'var/db/repos', repo);
+    mkdirSync(join(this.eprefix, 'var/db/repos'), { recursive: true });
+    return d;
+  }
+
+  private python(args: string[]): Emerge {
+    const r = spawnSync('python3', [DRIVER, ...args], {
+      env: { ...process.env, GBP_PORTAGE: PORTAGE, PATH: this.path, PYTHONDONTWRITEBYTECODE: '1' },
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      timeout: 300_000,
+    });
+    return { code: r.status ?? -1, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+  }
+}
+
+/** The counts rsync's --stats printed in an emerge --sync run (Portage runs it with --stats). */
+export function rsyncStats(output: string): { transferred: number; deleted: number } {
+  const num = (re: RegExp) => Number(re.exec(output)?.[1]?.replace(/,/g, '') ?? NaN);
+  return { transferred: num(/Number of regular files transferred: ([\d,]+)/), deleted: num(/Number of deleted files: ([\d,]+)/) };
+}
