@@ -71,8 +71,11 @@ export class PortageClient {
   }
 }
 
-/** The counts rsync's --stats printed in an emerge --sync run (Portage runs it with --stats). */
+/**
+ * The counts rsync's --stats printed for the tree in an emerge --sync run: the last of them, since
+ * Portage first fetches metadata/timestamp.chk alone with the same options.
+ */
 export function rsyncStats(output: string): { transferred: number; deleted: number } {
-  const num = (re: RegExp) => Number(re.exec(output)?.[1]?.replace(/,/g, '') ?? NaN);
-  return { transferred: num(/Number of regular files transferred: ([\d,]+)/), deleted: num(/Number of deleted files: ([\d,]+)/) };
+  const num = (re: RegExp) => Number([...output.matchAll(re)].at(-1)?.[1]?.replace(/,/g, '') ?? NaN);
+  return { transferred: num(/Number of regular files transferred: ([\d,]+)/g), deleted: num(/Number of deleted files: ([\d,]+)/g) };
 }

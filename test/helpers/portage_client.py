@@ -72,15 +72,29 @@ def init(root):
     print(json.dumps({"eprefix": eprefix}))
 
 
+def merged_repos_conf(user_file):
+    """Portage's cnf/repos.conf, then the user's file, read into one parser the way Portage reads
+    its configuration files one after the other (a section in a later file overrides only the keys
+    it names), written back as the single text PORTAGE_REPOSITORIES takes."""
+    import configparser
+    import io
+
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",), comment_prefixes=("#",), default_section="DEFAULT")
+    parser.optionxform = str
+    for path in (os.path.join(PORTAGE, "cnf", "repos.conf"), user_file):
+        with open(path) as f:
+            parser.read_file(f, source=path)
+    out = io.StringIO()
+    parser.write(out)
+    return out.getvalue()
+
+
 def emerge(root, repos_conf, binrepos_conf, args):
     with open(os.path.join(root, "env.json")) as f:
         state = json.load(f)
     eprefix, env = state["eprefix"], state["env"]
-    with open(os.path.join(PORTAGE, "cnf", "repos.conf")) as f:
-        defaults = f.read()
     if repos_conf != "-":
-        with open(repos_conf) as f:
-            env["PORTAGE_REPOSITORIES"] = defaults + "\n" + f.read()
+        env["PORTAGE_REPOSITORIES"] = merged_repos_conf(repos_conf)
     binrepos_dir = os.path.join(eprefix, "etc", "portage", "binrepos.conf")
     if binrepos_conf != "-":
         if os.path.isdir(binrepos_dir):
