@@ -4,7 +4,7 @@
  * The repos.conf and binrepos.conf are gbp's own, with only `location` pointed into the root.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -30,11 +30,13 @@ export class PortageClient {
   private constructor(readonly root: string) {
     const r = this.python(['init', root]);
     if (r.code !== 0) throw new Error(`Portage's test harness failed:\n${r.output}`);
-    this.eprefix = JSON.parse(r.output.trim().split('\n').pop()!).eprefix;
+    this.eprefix = JSON.parse(r.stdout.trim().split('\n').pop()!).eprefix;
   }
 
   static create(): PortageClient {
-    return new PortageClient(mkdtempSync(join(tmpdir(), 'gbp-portage-')));
+    const root = mkdtempSync(join(tmpdir(), 'gbp-portage-'));
+    chmodSync(root, 0o755); // Portage verifies signatures as nobody, who must reach the keyring
+    return new PortageClient(root);
   }
 
   /** gbp's repos.conf or binrepos.conf text with every `location` moved into the fake root. */
@@ -60,14 +62,14 @@ export class PortageClient {
     return d;
   }
 
-  private python(args: string[]): Emerge {
+  private python(args: string[]): Emerge & { stdout: string } {
     const r = spawnSync('python3', [DRIVER, ...args], {
       env: { ...process.env, GBP_PORTAGE: PORTAGE, PATH: this.path, PYTHONDONTWRITEBYTECODE: '1' },
       encoding: 'utf8',
       maxBuffer: 64 << 20,
       timeout: 300_000,
     });
-    return { code: r.status ?? -1, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+    return { code: r.status ?? -1, output: `${r.stdout ?? ''}${r.stderr ?? ''}`, stdout: r.stdout ?? '' };
   }
 }
 
