@@ -98,6 +98,21 @@ export async function benchExport(gbp: string, store: string, machine: string, a
     const wireBytes = num(/Total bytes received: ([\d,]+)/);
     const changed = changedBytes(store, treeOf(2), treeOf(3));
 
+    // a rollback: N published again, the client holding N+1 syncs back (the served timestamp.chk
+    // is a newer stamp, so Portage accepts it; served-timestamp.ts)
+    g(`publish ${machine} 2`);
+    g(`export-rsync --dest ${dest} --grace 3600`);
+    const back = sh(`rsync ${PORTAGE_RSYNC} ${url} ${client}/`);
+    const numBack = (re: RegExp) => Number(re.exec(back)?.[1]?.replace(/,/g, '') ?? NaN);
+    const changedBack = changedBytes(store, treeOf(3), treeOf(2));
+    const rollback = {
+      transferredFiles: numBack(/Number of regular files transferred: ([\d,]+)/),
+      transferredBytes: numBack(/Total transferred file size: ([\d,]+)/),
+      changedFiles: changedBack.files,
+      changedBytes: changedBack.bytes,
+      ratio: numBack(/Total transferred file size: ([\d,]+)/) / changedBack.bytes,
+    };
+
     // steady state: publishes hours apart, so the generation retired one publish ago is idle.
     // N-1 (build 1) in one generation, N (build 2) current, then N+1 (build 3) as a diff onto N-1's.
     rmSync(dest, { recursive: true, force: true });
@@ -112,6 +127,7 @@ export async function benchExport(gbp: string, store: string, machine: string, a
       full: { ...full, ratio: full.seconds / linkDest.seconds },
       steady: { ...steady, ratio: steady.seconds / linkDest.seconds },
       client: { transferredFiles, transferredBytes, wireBytes, changedFiles: changed.files, changedBytes: changed.bytes, ratio: transferredBytes / changed.bytes },
+      rollback,
     };
   } finally {
     daemon.kill();

@@ -151,6 +151,7 @@ async function main(): Promise<void> {
             `| N+1 after N, steady state (diff onto idle generation) | ${result.export.steady.seconds.toFixed(2)} s | ${result.export.linkDest.seconds.toFixed(2)} s | **${result.export.steady.ratio.toFixed(2)}×** | ${result.export.steady.peakRssMb.toFixed(0)} MB |`,
             '',
             `client N → N+1 (Portage's rsync options): ${result.export.client.transferredFiles} files, ${result.export.client.transferredBytes} bytes of files transferred, ${result.export.client.wireBytes} bytes on the wire; changed: ${result.export.client.changedFiles} files, ${result.export.client.changedBytes} bytes → **${result.export.client.ratio.toFixed(2)}×** (goal ≤ 1.1×)`,
+            `client N+1 → N, a rollback: ${result.export.rollback.transferredFiles} files, ${result.export.rollback.transferredBytes} bytes of files transferred; changed: ${result.export.rollback.changedFiles} files, ${result.export.rollback.changedBytes} bytes → **${result.export.rollback.ratio.toFixed(2)}×** (goal ≤ 1.1×)`,
             '',
           ]
         : [`export benchmark failed: ${exportError}`, '']),
