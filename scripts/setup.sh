@@ -18,7 +18,10 @@ for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync /usr/bin/time:time; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((for_tests)); then
-  for pair in radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common rclone:rclone chromium:chromium; do
+  # real Portage (../shared/clients/portage) as the tests' client: python3, wget (its fetcher),
+  # gpg (signature checks), flock and the usual tools its test harness links into a fake root
+  for pair in radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common rclone:rclone chromium:chromium \
+    python3:python3 wget:wget gpg:gpg flock:util-linux awk:gawk; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
   done

@@ -13,7 +13,7 @@ import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
 import { PortageClient, rsyncStats } from '../helpers/portage.js';
 import { startRsyncDaemon, type Daemon } from '../helpers/rsync.js';
-import { listTree } from '../helpers/tree-compare.js';
+import { listTree, withoutTimestamp } from '../helpers/tree-compare.js';
 
 const BUILD1 = fixture('build-archive/build.tar.gz');
 const BUILD2 = fixture('build-archive/build2.tar.gz');
@@ -29,12 +29,6 @@ function archiveTree(archive: string, repo: string): Record<string, string> {
   const dir = openDir();
   execFileSync('tar', ['-xzf', archive, '-C', dir, `repos/${repo}`]);
   return withoutTimestamp(listTree(join(dir, 'repos', repo)));
-}
-
-/** The export may rewrite metadata/timestamp.chk, and only it (README: what a served tree may differ in). */
-function withoutTimestamp(tree: Record<string, string>): Record<string, string> {
-  const { ['metadata/timestamp.chk']: _, ...rest } = tree;
-  return rest;
 }
 
 describe('emerge --sync from the export (real Portage)', () => {

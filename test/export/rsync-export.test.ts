@@ -11,7 +11,7 @@ import { gbp, tempDir } from '../helpers/cli.js';
 import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
 import { portageSync, portageSyncAsync, startRsyncDaemon, type Daemon } from '../helpers/rsync.js';
-import { listTree } from '../helpers/tree-compare.js';
+import { listTree, withoutTimestamp } from '../helpers/tree-compare.js';
 
 const BUILD1 = fixture('build-archive/build.tar.gz');
 const BUILD2 = fixture('build-archive/build2.tar.gz');
@@ -21,12 +21,6 @@ function openDir(): string {
   const d = tempDir('gbp-rsync-');
   chmodSync(d, 0o755);
   return d;
-}
-
-/** A listing without metadata/timestamp.chk, which the export may rewrite (served-timestamp.ts). */
-function withoutTimestamp(tree: Record<string, string>): Record<string, string> {
-  const { ['metadata/timestamp.chk']: _, ...rest } = tree;
-  return rest;
 }
 
 function extract(archive: string, member: string): string {

@@ -22,3 +22,9 @@ export function listTree(root: string, { mtimes = false } = {}): Record<string, 
   walk(root, '');
   return out;
 }
+
+/** A listing without metadata/timestamp.chk, the one file the export may serve rewritten (served-timestamp.ts). */
+export function withoutTimestamp(tree: Record<string, string>): Record<string, string> {
+  const { ['metadata/timestamp.chk']: _, ...rest } = tree;
+  return rest;
+}
