@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeTree } from '../../src/build/tree-manifest.js';
+import { decodeTree } from '../../src/records/tree-manifest.js';
 
 export interface Measure {
   seconds: number;

@@ -81,9 +81,3 @@ export function treeOf(name: string): { tree: string; path: string } | null {
 export function normalisedKey(name: string): string {
   return name.normalize('NFC');
 }
-
-/** Machine names and build ids become path segments and URL parts: keep them boring. */
-export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-export function isSafeName(s: string): boolean {
-  return SAFE_NAME.test(s) && !s.includes('..');
-}

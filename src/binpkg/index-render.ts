@@ -4,7 +4,6 @@
  * into the blob pool so every PATH is `<h2>/<sha256>/<name>` without `..` (spec §1).
  */
 import { gzipSync } from 'node:zlib';
-import type { PackageRecord } from '../build/build-manifest.js';
 import { CLIENT_ONLY_HEADER_KEYS, writePackages, type Stanza } from './packages-index.js';
 
 export interface RenderedIndex {
@@ -13,7 +12,8 @@ export interface RenderedIndex {
   timestamp: number;
 }
 
-export function renderIndex(header: Stanza, packages: PackageRecord[], baseUrl: string, timestamp: number): RenderedIndex {
+/** `packages`: a build's package records (records/build-manifest.ts); only their stanzas are written. */
+export function renderIndex(header: Stanza, packages: readonly { stanza: Stanza }[], baseUrl: string, timestamp: number): RenderedIndex {
   const h: Stanza = { ...header };
   for (const k of [...CLIENT_ONLY_HEADER_KEYS, 'URI', 'TIMESTAMP', 'PACKAGES', 'VERSION']) delete h[k];
   h.VERSION = '0';
@@ -32,7 +32,7 @@ export function gzipPlain(text: string, mtime: number): Buffer {
 }
 
 /** The TIMESTAMP of an index text, or 0. */
-export function timestampOf(text: string): number {
+export function indexTimestampOf(text: string): number {
   const m = /^TIMESTAMP: (\d+)$/m.exec(text.slice(0, text.indexOf('\n\n') + 1 || undefined));
   return m ? Number(m[1]) : 0;
 }

@@ -7,11 +7,11 @@ import { GbpError } from '../errors.js';
 import type { SiteSettings } from '../store/site.js';
 import { saveSite } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { resolveBuildRef } from '../lifecycle/build-ref.js';
-import { requireState, updateState, type MachineState } from '../lifecycle/machine-state.js';
-import { refreshMachineViews } from '../lifecycle/views.js';
-import { renderMachinePages } from '../site/pages.js';
-import { assertName } from './pull.js';
+import { resolveBuildRef } from '../records/build-ref.js';
+import { requireState, updateState, type MachineState } from '../records/machine-state.js';
+import { refreshMachineViews } from '../views/machine-views.js';
+import { renderMachinePages } from '../views/pages.js';
+import { assertName } from '../records/names.js';
 
 function mustState(store: Store, machine: string): Promise<MachineState> {
   assertName('machine name', machine);

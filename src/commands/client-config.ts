@@ -1,12 +1,12 @@
 /** `gbp client-config`: the binrepos.conf and repos.conf text for a machine's published build or a tag. */
 import { GbpError } from '../errors.js';
-import { requireBuild } from '../build/known-content.js';
+import { requireBuild } from '../records/build-manifest.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { requireState } from '../lifecycle/machine-state.js';
-import { binreposConf, reposConf, reposConfPath } from '../site/client-config.js';
-import { reposPurpose } from '../lifecycle/views.js';
-import { assertName } from './pull.js';
+import { requireState } from '../records/machine-state.js';
+import { binreposConf, reposConf, reposConfPath } from '../views/client-config.js';
+import { reposPurpose } from '../views/machine-views.js';
+import { assertName } from '../records/names.js';
 
 export async function clientConfig(store: Store, site: SiteSettings, machine: string, tag?: string) {
   assertName('machine name', machine);

@@ -1,11 +1,11 @@
 /** `gbp diff` and `gbp log`: what changed between two builds, and in which builds a package changed. */
-import { loadBuild, requireBuild } from '../build/known-content.js';
-import type { BuildManifest } from '../build/build-manifest.js';
+import { loadBuild, requireBuild } from '../records/build-manifest.js';
+import type { BuildManifest } from '../records/build-manifest.js';
 import type { Store } from '../store/store.js';
-import { resolveBuildRef } from '../lifecycle/build-ref.js';
-import { diffBuilds, diffPackages, type BuildDiff, type PackageChange } from '../lifecycle/build-diff.js';
-import { requireState } from '../lifecycle/machine-state.js';
-import { assertName } from './pull.js';
+import { resolveBuildRef } from '../records/build-ref.js';
+import { diffBuilds, diffPackages, type BuildDiff, type PackageChange } from '../records/build-diff.js';
+import { requireState } from '../records/machine-state.js';
+import { assertName } from '../records/names.js';
 
 export async function diff(store: Store, machine: string, refA: string, refB: string): Promise<BuildDiff> {
   assertName('machine name', machine);

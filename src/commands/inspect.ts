@@ -1,9 +1,9 @@
 /** `gbp list` and `gbp show`: what the store holds, as data the CLI prints as tables or JSON. */
-import { requireBuild } from '../build/known-content.js';
-import type { BuildManifest } from '../build/build-manifest.js';
+import { requireBuild } from '../records/build-manifest.js';
+import type { BuildManifest } from '../records/build-manifest.js';
 import type { Store } from '../store/store.js';
-import { resolveBuildRef } from '../lifecycle/build-ref.js';
-import { listMachines, readState, requireState } from '../lifecycle/machine-state.js';
+import { resolveBuildRef } from '../records/build-ref.js';
+import { listMachines, readState, requireState } from '../records/machine-state.js';
 
 export interface MachineSummary {
   machine: string;

@@ -1,11 +1,11 @@
 /** `gbp publish <machine> <ref>`: what clients of the machine see becomes that build (a rollback too). */
-import { requireBuild } from '../build/known-content.js';
+import { requireBuild } from '../records/build-manifest.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { resolveBuildRef } from '../lifecycle/build-ref.js';
-import { requireState, updateState } from '../lifecycle/machine-state.js';
-import { refreshMachineViews } from '../lifecycle/views.js';
-import { assertName } from './pull.js';
+import { resolveBuildRef } from '../records/build-ref.js';
+import { requireState, updateState } from '../records/machine-state.js';
+import { refreshMachineViews } from '../views/machine-views.js';
+import { assertName } from '../records/names.js';
 
 export interface PublishResult {
   machine: string;

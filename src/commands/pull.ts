@@ -5,16 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import { GbpError } from '../errors.js';
-import { isSafeName } from '../archive/member-path.js';
+import { assertName } from '../records/names.js';
 import { openSource } from '../archive/source.js';
-import { assertSameArchive, commitBuild, completeBuild } from '../build/commit.js';
-import { ingestArchive } from '../build/ingest.js';
-import { loadBuild, loadKnownContent } from '../build/known-content.js';
+import { assertSameArchive, commitBuild, completeBuild } from '../ingest/commit.js';
+import { ingestArchive } from '../ingest/ingest.js';
+import { loadKnownContent } from '../ingest/known-content.js';
+import { loadBuild } from '../records/build-manifest.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { updateState } from '../lifecycle/machine-state.js';
-import { refreshMachineViews } from '../lifecycle/views.js';
-import { DamageRepair, readDamage } from '../lifecycle/damage.js';
+import { updateState } from '../records/machine-state.js';
+import { refreshMachineViews } from '../views/machine-views.js';
+import { DamageRepair, readDamage } from '../records/damage.js';
 
 export interface PullOptions {
   source: string;
@@ -46,11 +47,6 @@ export interface PullResult {
 
 export const DEFAULT_MAX_TAR_BYTES = 64 * 2 ** 30;
 
-export function assertName(kind: string, value: string): void {
-  if (!isSafeName(value)) {
-    throw new GbpError('usage', value, `invalid ${kind}: use letters, digits, '.', '_', '+' and '-' (start with a letter or digit, at most 128)`);
-  }
-}
 
 export async function pull(store: Store, site: SiteSettings, opts: PullOptions): Promise<PullResult> {
   const started = performance.now();
@@ -63,7 +59,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   let result: PullResult;
   const existing = await loadBuild(store, opts.machine, opts.id);
   // damage fsck recorded: this archive may bring the good bytes, so it is read in full even when
-  // its build is stored already (lifecycle/damage.ts)
+  // its build is stored already (records/damage.ts)
   const damage = await readDamage(store);
   const repair = damage ? new DamageRepair(damage) : null;
   if (existing && !repair) {

@@ -14,7 +14,7 @@ import { chmodSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync } from '
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { LinkResolver } from '../archive/link-resolution.js';
-import type { TreeEntry } from '../build/tree-manifest.js';
+import type { TreeEntry } from '../records/tree-manifest.js';
 import type { ObjectCache } from './object-cache.js';
 
 export interface TreeChange {

@@ -23,18 +23,18 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
-import { loadBuild } from '../build/known-content.js';
-import { decodeTree, encodeTree, type TreeEntry } from '../build/tree-manifest.js';
+import { loadBuild } from '../records/build-manifest.js';
+import { decodeTree, encodeTree, type TreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { listMachines, readState } from '../lifecycle/machine-state.js';
+import { listMachines, readState } from '../records/machine-state.js';
 import { ObjectCache } from './object-cache.js';
 import { holderIsGone, lockHolder } from '../util/lock-holder.js';
 import { applyTree, entriesToWrite } from './apply-tree.js';
 import { previousFrom, stableMtimes, type PreviousFile } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
 import { formatTimestamp, nextStamp, parseTimestamp, pinnedText, TIMESTAMP_PATH, withTimestamp, type Stamp } from './served-timestamp.js';
-import { readTreeFile } from '../build/tree-files.js';
+import { readTreeFile } from '../records/tree-files.js';
 
 interface Source {
   machine: string;

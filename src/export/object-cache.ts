@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import type { TreeEntry } from '../build/tree-manifest.js';
+import type { TreeEntry } from '../records/tree-manifest.js';
 import type { PreviousFile } from './stable-mtimes.js';
 
 const WHOLE_PACK_AT = 32; // this many files wanted from one pack: read it once instead of by range

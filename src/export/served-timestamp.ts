@@ -19,7 +19,7 @@
  * generator writes that line), so a rewritten timestamp.chk leaves a signed tree verifiable.
  */
 import { createHash } from 'node:crypto';
-import type { TreeEntry } from '../build/tree-manifest.js';
+import type { TreeEntry } from '../records/tree-manifest.js';
 
 export const TIMESTAMP_PATH = 'metadata/timestamp.chk';
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];

@@ -7,7 +7,7 @@
  * later. Where the archive's mtimes are stable already, the result is the archive's mtimes.
  * Pure: the previous tree in, the new one out.
  */
-import type { TreeEntry } from '../build/tree-manifest.js';
+import type { TreeEntry } from '../records/tree-manifest.js';
 
 export interface PreviousFile {
   sha256: string | null;

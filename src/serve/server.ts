@@ -16,23 +16,7 @@ import { constants } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-
-const TYPES: [RegExp, string][] = [
-  [/(^|\/)Packages$/, 'text/plain; charset=utf-8'],
-  [/\.gz$/, 'application/gzip'],
-  [/\.(gpkg\.tar|tar)$/, 'application/x-tar'],
-  [/\.(xpak|tbz2)$/, 'application/octet-stream'],
-  [/\.json$/, 'application/json'],
-  [/\.html$/, 'text/html; charset=utf-8'],
-  [/\.svg$/, 'image/svg+xml'],
-  [/\.css$/, 'text/css; charset=utf-8'],
-  [/\.conf$/, 'text/plain; charset=utf-8'],
-  [/\.pack$/, 'application/octet-stream'],
-];
-
-export function contentType(path: string): string {
-  return TYPES.find(([re]) => re.test(path))?.[1] ?? 'application/octet-stream';
-}
+import { cacheControlOf, contentTypeOf } from '../store/http-headers.js';
 
 /** The store-relative path of a request, or null when it must be refused. */
 export function requestPath(url: string): string | null {
@@ -108,10 +92,9 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   }
   const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
   const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000);
-  // blobs and builds never change; indexes and pages do
-  const cacheControl = /^(blobs|packs|trees|builds)\//.test(rel) ? 'public, max-age=31536000, immutable' : 'no-cache';
+  const cacheControl = cacheControlOf(rel);
   const headers: Record<string, string | number> = {
-    'content-type': contentType(file),
+    'content-type': contentTypeOf(file),
     'last-modified': lastModified.toUTCString(),
     etag,
     'accept-ranges': 'bytes',

@@ -17,7 +17,7 @@ export const keys = {
   buildDir: (machine: string, id: string) => `builds/${machine}/${id}/`,
   buildJson: (machine: string, id: string) => `builds/${machine}/${id}/build.json`,
   buildBinpkgs: (machine: string, id: string) => `builds/${machine}/${id}/binpkgs/`,
-  /** What the build's page shows that depends only on the build and its parent (site/pages.ts). */
+  /** What the build's page shows that depends only on the build and its parent (views/pages.ts). */
   buildPageFacts: (machine: string, id: string) => `builds/${machine}/${id}/page.json`,
   machineState: (machine: string) => `machines/${machine}/state.json`,
   machineBinpkgs: (machine: string) => `machines/${machine}/binpkgs/`,

@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GbpError } from '../errors.js';
 import { isAlive } from '../util/lock-holder.js';
-import { contentTypeOf } from './content-type.js';
+import { CACHE_IMMUTABLE, CACHE_MUTABLE, contentTypeOf } from './http-headers.js';
 import { LeaseLock } from './s3-lease-lock.js';
 import type { PutOptions, Store, StoreTraffic, Versioned } from './store.js';
 
@@ -53,8 +53,6 @@ const STALE_UPLOAD_MS = 60 * 60 * 1000;
 /** The store's private keys (probe objects, leases): never listed, never served. */
 export const PRIVATE_PREFIX = '.gbp/';
 
-export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
-export const CACHE_MUTABLE = 'public, max-age=60, must-revalidate';
 
 /** What this server does with conditional PutObject, learnt by probing it once. */
 export type ConditionalSupport = { kind: 'native'; quoteIfMatch: boolean } | { kind: 'lease' };

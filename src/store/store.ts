@@ -1,5 +1,5 @@
 /**
- * The one storage interface. Every backend (a local directory now; S3-compatible buckets next)
+ * The one storage interface. Every backend (a local directory, fs-store.ts; an S3-compatible bucket, s3-store.ts)
  * keeps the same keys (store/keys.ts) and honours this contract, which the conformance suite in
  * test/store/ checks:
  *

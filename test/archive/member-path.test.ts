@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalMemberName, isSafeName, resolveLinkTarget, sectionOf, treeOf } from '../../src/archive/member-path.js';
+import { canonicalMemberName, resolveLinkTarget, sectionOf, treeOf } from '../../src/archive/member-path.js';
+import { isSafeName } from '../../src/records/names.js';
 
 describe('canonical member names', () => {
   it.each([

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeTree } from '../../src/build/tree-manifest.js';
+import { decodeTree } from '../../src/records/tree-manifest.js';
 import { gbp, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tarArchive, type Member } from '../helpers/tar-builder.js';

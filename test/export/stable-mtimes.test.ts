@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { previousFrom, stableMtimes } from '../../src/export/stable-mtimes.js';
-import type { TreeEntry } from '../../src/build/tree-manifest.js';
+import type { TreeEntry } from '../../src/records/tree-manifest.js';
 
 const f = (path: string, sha256: string, size: number, mtime: number): TreeEntry => ({ path, type: 'f', mode: 0o644, mtime, size, sha256, xxh64: null, pack: 'p', offset: 0, target: null });
 const l = (path: string, target: string, mtime: number): TreeEntry => ({ path, type: 'l', mode: 0o777, mtime, size: 0, sha256: null, xxh64: null, pack: null, offset: 0, target });

@@ -7,7 +7,7 @@ import { chmodSync, lstatSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assertSafeTree } from '../../src/export/apply-tree.js';
-import type { TreeEntry } from '../../src/build/tree-manifest.js';
+import type { TreeEntry } from '../../src/records/tree-manifest.js';
 import { gbp, tempDir } from '../helpers/cli.js';
 import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';

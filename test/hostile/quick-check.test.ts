@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import xxhash from 'xxhash-wasm';
 import { describe, expect, it } from 'vitest';
-import { KnownContent } from '../../src/build/known-content.js';
-import { PackWriter } from '../../src/build/pack-writer.js';
-import { TreeIntake } from '../../src/build/tree-intake.js';
-import { encodeTree, type TreeEntry } from '../../src/build/tree-manifest.js';
+import { KnownContent } from '../../src/ingest/known-content.js';
+import { PackWriter } from '../../src/ingest/pack-writer.js';
+import { TreeIntake } from '../../src/ingest/tree-intake.js';
+import { encodeTree, type TreeEntry } from '../../src/records/tree-manifest.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -4,7 +4,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseS3Url } from '../../src/store/s3-config.js';
-import { CACHE_IMMUTABLE, CACHE_MUTABLE, S3Store, probeConditionalWrites } from '../../src/store/s3-store.js';
+import { S3Store, probeConditionalWrites } from '../../src/store/s3-store.js';
+import { CACHE_IMMUTABLE, CACHE_MUTABLE } from '../../src/store/http-headers.js';
 import { newBucket, newS3Store, rgwClient } from '../helpers/s3.js';
 import { storeConformance } from './conformance.js';
 

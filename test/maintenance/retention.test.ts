@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildsToPurge } from '../../src/lifecycle/retention.js';
-import { emptyState, type MachineState } from '../../src/lifecycle/machine-state.js';
+import { buildsToPurge } from '../../src/maintenance/retention.js';
+import { emptyState, type MachineState } from '../../src/records/machine-state.js';
 
 const DAY = 86400;
 const NOW = Date.UTC(2026, 10, 22, 12) / 1000; // Sunday 2026-11-22 12:00 UTC

@@ -11,11 +11,11 @@
  * whether the real run would refuse (the guard is part of the plan).
  */
 import { GbpError } from '../errors.js';
-import { forEachTreeEntry } from '../build/tree-manifest.js';
+import { forEachTreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { leasedKeys, SweepMarkerHandle } from './in-flight.js';
-import { recordedBuilds } from './recorded-builds.js';
+import { leasedKeys, SweepMarkerHandle } from '../store/in-flight.js';
+import { recordedBuilds } from '../records/recorded-builds.js';
 
 export interface GcPlan {
   /** Object groups to delete: a blob directory, a tree, a pack, a build directory. */

@@ -10,30 +10,29 @@
  * new index for nothing.
  */
 import { gunzipSync } from 'node:zlib';
-import { renderIndex, timestampOf } from '../binpkg/index-render.js';
-import { requireBuild } from '../build/known-content.js';
-import { binreposConf, reposConf, type ReposPurpose } from '../site/client-config.js';
-import { renderMachinePages } from '../site/pages.js';
+import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
+import { requireBuild } from '../records/build-manifest.js';
+import { binreposConf, reposConf, type ReposPurpose } from './client-config.js';
+import { renderMachinePages } from './pages.js';
 import { keys } from '../store/keys.js';
+import { publishIndexPair } from '../records/index-pair.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { readState, type MachineState } from './machine-state.js';
+import { readState, type MachineState } from '../records/machine-state.js';
 
 const CLIENT_SLACK_SECONDS = 5;
 
 export async function writeIndexView(store: Store, site: SiteSettings, dir: string, machine: string, id: string): Promise<boolean> {
   const build = await requireBuild(store, machine, id);
   const previous = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
-  const previousTs = timestampOf(previous);
+  const previousTs = indexTimestampOf(previous);
   // unchanged only when both files already serve it: a publish killed between the two leaves them apart
   if (previous && (await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text))) {
     return false;
   }
   const timestamp = Math.max(Math.floor(Date.now() / 1000), previousTs + CLIENT_SLACK_SECONDS + 1);
   const index = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestamp);
-  const short = { mtime: timestamp };
-  await store.put(`${dir}Packages`, index.text, { ...short, contentType: 'text/plain; charset=utf-8' });
-  await store.put(`${dir}Packages.gz`, index.gz, { ...short, contentType: 'application/gzip' });
+  await publishIndexPair(store, dir, index);
   return true;
 }
 

@@ -14,11 +14,11 @@ import { Eta } from 'eta';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCpv } from '../binpkg/version.js';
-import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
-import { loadBuild } from '../build/known-content.js';
-import { loadTreeEntries, readTreeFile, type TreeCache } from '../build/tree-files.js';
-import { commitOf, diffBuilds, timestampOf, worldOf, type BuildDiff, type ChangeKind } from '../lifecycle/build-diff.js';
-import { listMachines, readState, type MachineState } from '../lifecycle/machine-state.js';
+import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
+import { loadBuild } from '../records/build-manifest.js';
+import { loadTreeEntries, readTreeFile, type TreeCache } from '../records/tree-files.js';
+import { commitOf, diffBuilds, repoTimestampOf, worldOf, type BuildDiff, type ChangeKind } from '../records/build-diff.js';
+import { listMachines, readState, type MachineState } from '../records/machine-state.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
@@ -37,7 +37,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const templates = [resolve(here, '../../../templates'), resolve(here, '../../templates')].find((d) => existsSync(d)) ?? resolve(here, '../../../templates');
 const eta = new Eta({ views: templates, cache: true, autoEscape: true });
 
-export interface BuildSummary {
+export interface BuildRow {
   /** What the page shows of the state; the page is rendered again when it differs. */
   markers: string;
   created: number;
@@ -50,7 +50,7 @@ export interface BuildSummary {
 
 interface PagesRecord {
   format: number;
-  builds: Record<string, BuildSummary>;
+  builds: Record<string, BuildRow>;
   /** SHA-256 → size of every package the machine's recorded builds hold (for storage totals). */
   blobs: Record<string, number>;
 }
@@ -145,7 +145,7 @@ function markersOf(state: MachineState, id: string) {
   };
 }
 
-async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<BuildSummary> {
+async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<BuildRow> {
   const facts = await buildPageFacts(store, build);
   const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
   const root = '../../../';
@@ -212,7 +212,7 @@ async function computeFacts(store: Store, build: BuildManifest) {
       continue;
     }
     const entries = await loadTreeEntries(store, build, name, trees);
-    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: await timestampOf(store, entries), commit: await commitOf(store, entries), changed: parent ? 0 : null });
+    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: await repoTimestampOf(store, entries), commit: await commitOf(store, entries), changed: parent ? 0 : null });
   }
   // How long the build took, as far as the packages tell: from the first to the last package this
   // build compiled (its instances new since the parent; all of them for a first build).

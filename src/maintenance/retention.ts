@@ -7,7 +7,7 @@
  * (keep the N newest / everything younger than). Never removed, whatever the policy: the
  * published build, tagged and kept builds, and the machine's newest build.
  */
-import type { MachineState } from './machine-state.js';
+import type { MachineState } from '../records/machine-state.js';
 
 export interface RetentionPolicy {
   keepLast?: number;

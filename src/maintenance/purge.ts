@@ -3,10 +3,10 @@
  * compare-and-swap, so nothing lists them any more), then their build directories. The objects
  * they used stay until `gc` finds them unreferenced and older than its grace period.
  */
-import { requireBuild } from '../build/known-content.js';
+import { requireBuild } from '../records/build-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { listMachines, requireState, updateState } from './machine-state.js';
+import { listMachines, requireState, updateState } from '../records/machine-state.js';
 import { buildsToPurge, type RetentionPolicy } from './retention.js';
 
 export interface PurgePlan {

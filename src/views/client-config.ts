@@ -5,7 +5,7 @@
  * is true of the build's packages, with the reason: Portage ≥ 3.0.78 verifies by default and
  * refuses an unsigned package, and XPAK packages cannot be signed at all.
  */
-import type { BuildManifest } from '../build/build-manifest.js';
+import type { BuildManifest } from '../records/build-manifest.js';
 import type { SiteSettings } from '../store/site.js';
 
 /** Where clients sync repositories from: the site's rsync URL, else the base URL's host. */

@@ -29,18 +29,18 @@ import type { ArchiveSource } from '../archive/source.js';
 import { TarReader, type TarEntry, type TarSink } from '../archive/tar-reader.js';
 import { CLIENT_ONLY_HEADER_KEYS, type Stanza } from '../binpkg/packages-index.js';
 import type { Store } from '../store/store.js';
-import type { DamageRepair } from '../lifecycle/damage.js';
+import type { DamageRepair } from '../records/damage.js';
 import { BinpkgIntake, type MemberSink, type StagedBlob } from './binpkg-intake.js';
-import type { PackageRecord } from './build-manifest.js';
+import type { PackageRecord } from '../records/build-manifest.js';
 import type { KnownContent } from './known-content.js';
 import { PackWriter, type SealedPack } from './pack-writer.js';
 import { TreeIntake, type TreeStats } from './tree-intake.js';
-import type { TreeEntry } from './tree-manifest.js';
+import type { TreeEntry } from '../records/tree-manifest.js';
 
 export interface IngestOptions {
   /** Refuse archives whose tar stream (uncompressed) exceeds this many bytes. */
   maxTarBytes: number;
-  /** Damage fsck recorded, which this archive's bytes may restore (lifecycle/damage.ts). */
+  /** Damage fsck recorded, which this archive's bytes may restore (records/damage.ts). */
   repair?: DamageRepair | null;
   onProgress?: (p: { rawBytes: number; tarBytes: number; members: number }) => void;
 }

@@ -18,10 +18,10 @@ import { archiveError } from '../errors.js';
 import { formatFromName, readBinpkgMetadata, stanzaFromMetadata, type BinpkgFormat } from '../binpkg/metadata.js';
 import { parsePackages, type PackagesIndex, type Stanza } from '../binpkg/packages-index.js';
 import { blobDirNames } from '../store/blob-dir.js';
-import type { DamageRepair } from '../lifecycle/damage.js';
+import type { DamageRepair } from '../records/damage.js';
 import { blobPath, keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import type { PackageRecord } from './build-manifest.js';
+import type { PackageRecord } from '../records/build-manifest.js';
 import type { KnownContent } from './known-content.js';
 
 const MAX_INDEX_BYTES = 256 << 20;

@@ -5,6 +5,8 @@
  */
 import { GbpError } from '../errors.js';
 import type { Stanza } from '../binpkg/packages-index.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
 
 export const BUILD_FORMAT = 1;
 
@@ -68,4 +70,15 @@ export function parseBuildManifest(data: Buffer, where: string): BuildManifest {
     throw new GbpError('store', where, 'is not a build record (packages, trees or archive missing)');
   }
   return m;
+}
+
+export async function loadBuild(store: Store, machine: string, id: string): Promise<BuildManifest | null> {
+  const raw = await store.get(keys.buildJson(machine, id));
+  return raw ? parseBuildManifest(raw, keys.buildJson(machine, id)) : null;
+}
+
+export async function requireBuild(store: Store, machine: string, id: string): Promise<BuildManifest> {
+  const build = await loadBuild(store, machine, id);
+  if (!build) throw new GbpError('not-found', `${machine} ${id}`, 'the build record is missing');
+  return build;
 }

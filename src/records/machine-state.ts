@@ -5,7 +5,7 @@
  */
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
-import { isSafeName } from '../archive/member-path.js';
+import { isSafeName } from './names.js';
 import type { Store } from '../store/store.js';
 
 export interface BuildEntry {

@@ -11,6 +11,7 @@
  * manifest is written on every pull, and level 6 cost 0.4 s more for 15 % less.
  */
 import { createHash } from 'node:crypto';
+import { GbpError } from '../errors.js';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 export const TREE_FORMAT = 1;
@@ -70,7 +71,7 @@ export function forEachTreeEntry(data: Buffer, each: (e: TreeEntry) => void): vo
   const text = gunzipSync(data);
   let start = text.indexOf(0x0a);
   const head = JSON.parse(text.toString('utf8', 0, start)) as { format: number; packs: string[] };
-  if (head.format !== TREE_FORMAT) throw new Error(`unsupported tree format ${head.format}`);
+  if (head.format !== TREE_FORMAT) throw new GbpError('store', 'tree manifest', `unsupported tree format ${head.format} (written by another version of gbp)`);
   for (start++; start < text.length; ) {
     let end = text.indexOf(0x0a, start);
     if (end < 0) end = text.length;

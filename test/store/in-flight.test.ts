@@ -1,5 +1,5 @@
 /**
- * The pull/gc protocol of src/lifecycle/in-flight.ts, step by step on both backends: a lease read
+ * The pull/gc protocol of src/store/in-flight.ts, step by step on both backends: a lease read
  * by a sweep spares the pull's objects; a sweep the pull sees makes it check what it reuses.
  */
 import { spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { leasedKeys, leaseReusedObjects, SweepMarkerHandle } from '../../src/lifecycle/in-flight.js';
+import { leasedKeys, leaseReusedObjects, SweepMarkerHandle } from '../../src/store/in-flight.js';
 import { FsStore } from '../../src/store/fs-store.js';
 import type { Store } from '../../src/store/store.js';
 import { newS3Store } from '../helpers/s3.js';

@@ -4,22 +4,22 @@
  * its SHA-256 in its pack, every build's references, and every derived view (a build's Packages,
  * a machine's published and tag indexes) against what build.json and state.json say it must be.
  * `repair` regenerates derived views (invariant 3). Damaged content-addressed objects cannot be
- * regenerated: a content check records them (lifecycle/damage.ts), and the next pull of an archive
+ * regenerated: a content check records them (records/damage.ts), and the next pull of an archive
  * that holds their bytes restores them.
  */
 import { createHash } from 'node:crypto';
-import { renderIndex, timestampOf } from '../binpkg/index-render.js';
-import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
-import { writeBuildIndex } from '../build/commit.js';
-import { decodeTree } from '../build/tree-manifest.js';
+import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
+import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
+import { writeBuildIndex } from '../ingest/commit.js';
+import { decodeTree } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import type { MachineState } from './machine-state.js';
-import { recordedBuilds, type RecordedBuild } from './recorded-builds.js';
-import { refreshMachineViews, servesIndex } from './views.js';
-import { writeDamage, type DamageRecord } from './damage.js';
-import { renderMachinePages } from '../site/pages.js';
+import type { MachineState } from '../records/machine-state.js';
+import { recordedBuilds, type RecordedBuild } from '../records/recorded-builds.js';
+import { refreshMachineViews, servesIndex } from '../views/machine-views.js';
+import { writeDamage, type DamageRecord } from '../records/damage.js';
+import { renderMachinePages } from '../views/pages.js';
 
 export interface Problem {
   key: string;
@@ -160,7 +160,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       const build = builds.get(`${machine} ${id}`);
       if (!build) continue;
       const have = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
-      if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestampOf(have)).text))) {
+      if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, indexTimestampOf(have)).text))) {
         stale = true;
         problem(`${dir}Packages`, `does not serve build ${id} as state.json says`, opts.repair);
       }

@@ -18,13 +18,13 @@
  *   (An earlier version read the leases after the mark: a pull could record its build and
  *   release its lease between the two, and the sweep deleted what that build used.)
  * With strongly consistent reads (a local disk; S3 since 2020) no other interleaving exists; the
- * stress test in test/lifecycle/in-flight.test.ts runs the real functions through many of them.
+ * stress test in test/maintenance/gc-race.test.ts runs the real functions through many of them.
  * Both records are single small objects; a pull pays one PUT, one LIST and one DELETE. A sweep
  * marker names its process, so a pull on the same host does not wait for a killed gc.
  */
 import { randomBytes } from 'node:crypto';
 import { GbpError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { Store } from './store.js';
 import { forEachLimit } from '../util/pool.js';
 import { holderIsGone, lockHolder } from '../util/lock-holder.js';
 

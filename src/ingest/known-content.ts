@@ -10,12 +10,11 @@
  * every pull would cost more than the few duplicate files it saves.
  */
 import { GbpError } from '../errors.js';
-import type { BuildManifest, PackageRecord } from './build-manifest.js';
-import { parseBuildManifest } from './build-manifest.js';
-import { forEachTreeEntry, type TreeEntry } from './tree-manifest.js';
+import { loadBuild, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
+import { forEachTreeEntry, type TreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { listMachines, readState } from '../lifecycle/machine-state.js';
+import { listMachines, readState } from '../records/machine-state.js';
 
 /** Where known bytes are: a tree entry has all of it, so entries serve as locations directly. */
 export interface KnownLocation {
@@ -39,17 +38,6 @@ export class KnownContent {
     });
     this.treeNames.add(name);
   }
-}
-
-export async function loadBuild(store: Store, machine: string, id: string): Promise<BuildManifest | null> {
-  const raw = await store.get(keys.buildJson(machine, id));
-  return raw ? parseBuildManifest(raw, keys.buildJson(machine, id)) : null;
-}
-
-export async function requireBuild(store: Store, machine: string, id: string): Promise<BuildManifest> {
-  const build = await loadBuild(store, machine, id);
-  if (!build) throw new GbpError('not-found', `${machine} ${id}`, 'the build record is missing');
-  return build;
 }
 
 export async function loadKnownContent(store: Store, machine: string): Promise<KnownContent> {

@@ -12,10 +12,10 @@
  * about 0.1 s more per 124k-file tree than xxh64 did (BENCHMARKS.md).
  */
 import { createHash, hash } from 'node:crypto';
-import type { DamageRepair } from '../lifecycle/damage.js';
+import type { DamageRepair } from '../records/damage.js';
 import type { KnownContent, KnownLocation } from './known-content.js';
 import type { PackWriter } from './pack-writer.js';
-import type { EntryType, TreeEntry } from './tree-manifest.js';
+import type { EntryType, TreeEntry } from '../records/tree-manifest.js';
 
 export const SMALL_FILE_MAX = 1 << 20;
 /** A damaged large tree file is restored from the archive up to this size (it is held in memory). */

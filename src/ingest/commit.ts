@@ -3,7 +3,7 @@
  * object that is not yet durably stored):
  *   blobs, packs | barrier | blob meta.json, tree manifests | barrier | build.json
  *   → the build's Packages → the machine's state (compare-and-swap)
- * Old objects the build reuses are leased for the moment it is recorded (lifecycle/in-flight.ts).
+ * Old objects the build reuses are leased for the moment it is recorded (store/in-flight.ts).
  * A blob's meta.json is what tells later pulls the blob is there, so it is written only once the
  * blob is durable; the barriers batch the flushes (one per phase, not one per object).
  * build.json is created only if absent: of two pulls of the same id exactly one records it, and
@@ -13,14 +13,15 @@
 import { GbpError } from '../errors.js';
 import { renderIndex } from '../binpkg/index-render.js';
 import { keys } from '../store/keys.js';
+import { publishIndexPair } from '../records/index-pair.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { updateState } from '../lifecycle/machine-state.js';
-import { leaseReusedObjects } from '../lifecycle/in-flight.js';
+import { updateState } from '../records/machine-state.js';
+import { leaseReusedObjects } from '../store/in-flight.js';
 import { forEachLimit } from '../util/pool.js';
-import { BUILD_FORMAT, parseBuildManifest, type BuildManifest, type TreeRef } from './build-manifest.js';
+import { BUILD_FORMAT, parseBuildManifest, type BuildManifest, type TreeRef } from '../records/build-manifest.js';
 import type { IngestResult } from './ingest.js';
-import { encodeTree } from './tree-manifest.js';
+import { encodeTree } from '../records/tree-manifest.js';
 
 const PARALLEL_PUTS = 8;
 
@@ -136,8 +137,7 @@ export async function completeBuild(store: Store, site: SiteSettings, build: Bui
 export async function writeBuildIndex(store: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
   const index = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created);
   const dir = keys.buildBinpkgs(build.machine, build.id);
-  await store.put(`${dir}Packages`, index.text, { mtime: index.timestamp, contentType: 'text/plain; charset=utf-8' });
-  await store.put(`${dir}Packages.gz`, index.gz, { mtime: index.timestamp, contentType: 'application/gzip' });
+  await publishIndexPair(store, dir, index);
 }
 
 /** Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it). */

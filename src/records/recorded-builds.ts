@@ -2,8 +2,8 @@
  * Every build the machines' states record, with its manifest (null when build.json is missing):
  * the one walk over the store that gc marks from and fsck checks.
  */
-import type { BuildManifest } from '../build/build-manifest.js';
-import { loadBuild } from '../build/known-content.js';
+import type { BuildManifest } from './build-manifest.js';
+import { loadBuild } from './build-manifest.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState, type MachineState } from './machine-state.js';
 

@@ -5,9 +5,9 @@
  * unchanged; plus the binary package instances that appeared or went, the world file, the
  * configuration files, and each repository's snapshot (timestamp.chk, file count changed).
  */
-import type { BuildManifest, PackageRecord } from '../build/build-manifest.js';
-import { loadTreeEntries, readTreeFile, type TreeCache } from '../build/tree-files.js';
-import type { TreeEntry } from '../build/tree-manifest.js';
+import type { BuildManifest, PackageRecord } from './build-manifest.js';
+import { loadTreeEntries, readTreeFile, type TreeCache } from './tree-files.js';
+import type { TreeEntry } from './tree-manifest.js';
 import { compareVersions, parseCpv } from '../binpkg/version.js';
 import type { Store } from '../store/store.js';
 
@@ -120,7 +120,7 @@ export function diffTrees(a: TreeEntry[] | null, b: TreeEntry[] | null): FileCha
 }
 
 /** A repository snapshot's metadata/timestamp.chk, if the archive carries one. */
-export async function timestampOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
+export async function repoTimestampOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
   return (await readTreeFile(store, tree, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
 }
 
@@ -154,8 +154,8 @@ export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifes
     const d = diffTrees(ta, tb);
     repos.push({
       repo: name.slice('repos/'.length),
-      from: await timestampOf(store, ta),
-      to: await timestampOf(store, tb),
+      from: await repoTimestampOf(store, ta),
+      to: await repoTimestampOf(store, tb),
       fromCommit: await commitOf(store, ta),
       toCommit: await commitOf(store, tb),
       filesChanged: d.added.length + d.removed.length + d.changed.length,
