@@ -15,18 +15,16 @@ import { keepBuild, noteBuild, tagBuild, untag } from '../commands/build-marks.j
 import { diff, packageLog } from '../commands/history.js';
 import { clientConfig } from '../commands/client-config.js';
 import { readNoteText } from './note-input.js';
-import { applyPurge, planPurge } from '../maintenance/purge.js';
 import { runGc } from '../maintenance/gc.js';
-import { fsck } from '../maintenance/fsck.js';
-import { serveStore } from '../serve/server.js';
+import { check, purge } from '../commands/maintain.js';
+import { runServer } from '../serve/run-server.js';
 import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openExistingStore, openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { syncStores } from '../maintenance/sync.js';
-import { renderMachinePages } from '../views/pages.js';
-import { loadSite, saveSite } from '../store/site.js';
+import { loadSite } from '../store/site.js';
 import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
 import { duration, integer, size } from './option-values.js';
@@ -324,12 +322,7 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
   .action(async (machines: string[], o: { dryRun?: boolean; keepLast?: number; maxAge?: number }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const plans = await planPurge(store, machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, Math.floor(Date.now() / 1000));
-    if (!o.dryRun) {
-      await applyPurge(store, plans);
-      const site = await globalSite(store, g);
-      for (const p of plans) if (p.builds.length) await renderMachinePages(store, site, p.machine);
-    }
+    const plans = await purge(store, await globalSite(store, g), machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, { dryRun: o.dryRun });
     if (g.json) return printJson({ dryRun: !!o.dryRun, machines: plans });
     const n = plans.reduce((a, p) => a + p.builds.length, 0);
     for (const p of plans) for (const b of p.builds) print(`${o.dryRun ? 'would remove' : 'removed'} ${p.machine} ${b.id} (${when(b.added)}, packages ${bytes(b.packagesBytes)})`);
@@ -364,9 +357,8 @@ program
     const store = await openGlobalStore(g);
     // a repair may move the store to a new base URL: every index is then rewritten for it
     const site = await loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl, { allowBaseUrlChange: !!o.repair });
-    if (o.repair) await saveSite(store, site);
     const line = progress(!g.json && !g.quiet);
-    const r = await fsck(store, site, { repair: !!o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
+    const r = await check(store, site, { repair: o.repair, content: !o.quick, onProgress: (t) => line.update(`fsck: ${t}`) }).finally(() => line.done());
     if (g.json) printJson(r);
     else {
       for (const p of r.problems) print(`${p.repaired ? 'repaired' : 'PROBLEM '} ${p.key}: ${p.problem}`);
@@ -445,61 +437,15 @@ For a larger site, serve the same directory with nginx or the bucket through a C
     const g = globals();
     const store = await openGlobalStore(g);
     if (!(store instanceof FsStore)) throw new GbpError('usage', '--store', 'gbp serve serves a local store directory');
-    if (cluster.isPrimary && o.workers > 1 && o.port !== 0) {
-      // Each worker serves on the shared port; the primary only keeps them running.
-      // "serving" only once every worker listens; one that exits first (port in use) ends the whole
-      const workers = Array.from({ length: o.workers }, () => cluster.fork());
-      await new Promise<void>((resolve, reject) => {
-        let listening = 0;
-        for (const w of workers) {
-          w.once('listening', () => ++listening === workers.length && resolve());
-          w.once('exit', (code) => {
-            if (listening === workers.length) return;
-            for (const other of workers) other.process.kill('SIGTERM');
-            reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen (worker exited with ${code})`, true));
-          });
-        }
-      });
-      const url = `http://${o.bind}:${o.port}`;
-      if (g.json) printJson({ url, store: store.root, workers: o.workers });
-      else print(`serving ${store.root} at ${url}/ with ${o.workers} workers (Ctrl-C to stop)`);
-      await new Promise<void>((resolve) => {
-        for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-          process.once(sig, () => {
-            const workers = Object.values(cluster.workers ?? {}).filter((w) => !!w);
-            let left = workers.length;
-            if (!left) resolve();
-            for (const w of workers) {
-              w!.once('exit', () => --left === 0 && resolve());
-              w!.process.kill('SIGTERM');
-            }
-          });
-        }
-      });
-      return;
-    }
-    const server = serveStore(store.root);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new GbpError('usage', `${o.bind}:${o.port}`, err.code === 'EADDRINUSE' ? 'the port is in use (another server?); choose another with --port' : `cannot listen: ${err.code ?? err.message}`)),
-      );
-      server.listen(o.port, o.bind, () => resolve());
+    await runServer(store.root, {
+      port: o.port,
+      bind: o.bind,
+      workers: o.workers,
+      onListening: (url, workers) => {
+        if (g.json) printJson({ url, store: store.root, workers });
+        else print(`serving ${store.root} at ${url}/${workers > 1 ? ` with ${workers} workers` : ''} (Ctrl-C to stop)`);
+      },
     });
-    const address = server.address() as { address: string; port: number };
-    const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-    if (cluster.isPrimary) {
-      if (g.json) printJson({ url, store: store.root, workers: 1 });
-      else print(`serving ${store.root} at ${url}/ (Ctrl-C to stop)`);
-    }
-    await new Promise<void>((resolve) => {
-      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-        process.once(sig, () => {
-          server.close(() => resolve());
-          server.closeAllConnections(); // idle keep-alive connections would hold the close open
-        });
-      }
-    });
-    if (cluster.isWorker) process.exit(0); // the IPC channel to the primary would keep it alive
   });
 
 program

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
 import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
-import { writeBuildIndex } from '../ingest/commit.js';
+import { writeBuildIndex } from '../ingest/write-order.js';
 import { decodeTree } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';

@@ -1,8 +1,8 @@
 /**
  * `gbp sync <from> <to>`: replicates one store into another (a local store to a bucket, or a
  * bucket back to a directory for disaster recovery) with the rules of a pull:
- * - the same write order per build: blobs and packs | barrier | blob meta.json and tree manifests
- *   | barrier | build.json → the build's index → the machine's state → its published views;
+ * - a pull's write order per build, through the same function (ingest/write-order.ts), then the
+ *   machine's published views;
  * - what the destination has is known without a request per object and without listing it:
  *   objects of the destination's newest build of each machine, and of every tree already there
  *   (a tree manifest is only written after its packs). Other objects cost one existence check
@@ -17,12 +17,10 @@ import { constants as fsConstants, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GbpError } from '../errors.js';
-import { assertSameArchive, recordBuild, writeBuildIndex } from '../ingest/commit.js';
+import { writeInOrder } from '../ingest/write-order.js';
 import type { BuildManifest } from '../records/build-manifest.js';
-import { parseBuildManifest } from '../records/build-manifest.js';
 import { loadBuild, requireBuild } from '../records/build-manifest.js';
 import { forEachTreeEntry } from '../records/tree-manifest.js';
-import { leaseReusedObjects } from '../store/in-flight.js';
 import { listMachines, readState, requireState, updateState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { contentTypeOf } from '../store/http-headers.js';
@@ -100,28 +98,26 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
   }
 }
 
+/** One build, in the write order every writer of a build follows (ingest/write-order.ts). */
 async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
   const started = Math.floor(Date.now() / 1000);
   const { files, late, reused } = await copier.objectsOf(build);
-  await copier.copy(files);
-  await to.barrier();
-  await copier.copy(late);
-  await to.barrier();
-  const lease = await leaseReusedObjects(to, `${build.machine}-${build.id}`, started, reused, [...files, ...late]);
-  try {
-    const key = keys.buildJson(build.machine, build.id);
-    const text = `${JSON.stringify(build, null, 1)}\n`;
-    if (!(await to.putIfAbsent(key, text, { immutable: true, contentType: 'application/json' }))) {
-      assertSameArchive(parseBuildManifest((await to.get(key))!, key), build.archive.sha256);
-    }
-    await writeBuildIndex(to, site, build);
+  await writeInOrder(to, site, {
+    label: `${build.machine}-${build.id}`,
+    started,
+    content: () => copier.copy(files),
+    markers: async () => {
+      await copier.copy(late);
+      return { manifest: build, reused, written: [...files, ...late] };
+    },
+    // the destination's own base URL, and a killed sync's half-written state, need the index again
+    rewriteIndex: true,
     // the page's facts (a diff of two trees) travel with the build instead of being worked out again
-    const facts = await copier.source(keys.buildPageFacts(build.machine, build.id));
-    if (facts) await to.put(keys.buildPageFacts(build.machine, build.id), facts, { immutable: true, contentType: 'application/json' });
-    await recordBuild(to, build);
-  } finally {
-    await lease.release();
-  }
+    beforeRecord: async () => {
+      const facts = await copier.source(keys.buildPageFacts(build.machine, build.id));
+      if (facts) await to.put(keys.buildPageFacts(build.machine, build.id), facts, { immutable: true, contentType: 'application/json' });
+    },
+  });
   copier.learn(build);
 }
 

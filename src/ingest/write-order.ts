@@ -1,0 +1,106 @@
+/**
+ * The write order of DESIGN.md, in one place for every writer of a build (a pull's commit, and
+ * sync copying a build into another store). Invariant 1: nothing references an object that is not
+ * yet durably stored.
+ *   content (blobs, packs) | barrier | markers (blob meta.json, tree manifests) | barrier
+ *   | lease what is reused | build.json → the build's Packages → (sync: page facts) → the
+ *   machine's state (compare-and-swap) | release the lease
+ * The barriers batch the flushes (one per phase, not one per object). build.json is created only
+ * if absent: of two writers of the same id exactly one records it, and the other finds out whether
+ * it carried the same archive (a no-op that completes what a killed writer left) or a different one
+ * (refused). A crash anywhere leaves at worst unreferenced objects, which gc removes after its
+ * grace period; old objects the build reuses are leased while it is recorded (store/in-flight.ts).
+ */
+import { GbpError } from '../errors.js';
+import { renderIndex } from '../binpkg/index-render.js';
+import { keys } from '../store/keys.js';
+import type { SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { leaseReusedObjects } from '../store/in-flight.js';
+import { updateState } from '../records/machine-state.js';
+import { publishIndexPair } from '../records/index-pair.js';
+import { parseBuildManifest, type BuildManifest } from '../records/build-manifest.js';
+
+export interface CommitResult {
+  manifest: BuildManifest;
+  /** True when the same archive had already been recorded under this id. */
+  existed: boolean;
+}
+
+export interface OrderedWrites {
+  /** Names the lease (`<machine>-<id>`). */
+  label: string;
+  /** When the writer began reading what it reuses (unix seconds): gc sweeps since then are checked. */
+  started: number;
+  /** Blobs and packs; durable at the first barrier. */
+  content(): Promise<void>;
+  /** Blob meta.json and tree manifests; durable at the second. Returns the record and what it reuses and wrote. */
+  markers(): Promise<{ manifest: BuildManifest; reused: string[]; written: string[] }>;
+  /** The build's index is written even when build.json was there (sync: the destination's base URL). */
+  rewriteIndex?: boolean;
+  /** After the build's index, before the machine's state (sync: the page facts). */
+  beforeRecord?(manifest: BuildManifest): Promise<void>;
+}
+
+export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedWrites): Promise<CommitResult> {
+  await w.content();
+  await store.barrier();
+  const { manifest, reused, written } = await w.markers();
+  await store.barrier();
+  const lease = await leaseReusedObjects(store, w.label, w.started, reused, written);
+  try {
+    const buildKey = keys.buildJson(manifest.machine, manifest.id);
+    const created = await store.putIfAbsent(buildKey, `${JSON.stringify(manifest, null, 1)}\n`, { immutable: true, contentType: 'application/json' });
+    let recorded = manifest;
+    if (!created) {
+      recorded = parseBuildManifest((await store.get(buildKey))!, buildKey);
+      assertSameArchive(recorded, manifest.archive.sha256);
+    }
+    if (created || w.rewriteIndex || !(await hasBuildIndex(store, recorded))) await writeBuildIndex(store, site, recorded);
+    await w.beforeRecord?.(recorded);
+    await recordBuild(store, recorded);
+    return { manifest: recorded, existed: !created };
+  } finally {
+    await lease.release();
+  }
+}
+
+async function hasBuildIndex(store: Store, build: BuildManifest): Promise<boolean> {
+  const dir = keys.buildBinpkgs(build.machine, build.id);
+  return (await store.exists(`${dir}Packages.gz`)) && (await store.exists(`${dir}Packages`));
+}
+
+/**
+ * Finishes what a pull killed after build.json left undone (invariant 3: re-running repairs):
+ * the build's own index and its entry in the machine's state. Both steps are idempotent.
+ */
+export async function completeBuild(store: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
+  if (!(await hasBuildIndex(store, build))) await writeBuildIndex(store, site, build);
+  await recordBuild(store, build);
+}
+
+/** The build's own Packages + Packages.gz, TIMESTAMP = the build's creation, file mtime = TIMESTAMP. */
+export async function writeBuildIndex(store: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
+  const index = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created);
+  const dir = keys.buildBinpkgs(build.machine, build.id);
+  await publishIndexPair(store, dir, index);
+}
+
+/** Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it). */
+export async function recordBuild(store: Store, build: BuildManifest): Promise<void> {
+  await updateState(store, build.machine, (state) => {
+    if (state.builds.some((b) => b.id === build.id)) return false;
+    state.builds.push({ id: build.id, added: build.created });
+    return true;
+  });
+}
+
+export function assertSameArchive(existing: BuildManifest, sha256: string): void {
+  if (existing.archive.sha256 !== sha256) {
+    throw new GbpError(
+      'conflict',
+      `${existing.machine} ${existing.id}`,
+      `build ${existing.id} of ${existing.machine} already exists with different content (archive sha256 ${existing.archive.sha256.slice(0, 12)}…, this one ${sha256.slice(0, 12)}…); builds are immutable, use a new build id`,
+    );
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Running `gbp serve` as a process: one HTTP server (server.ts), or one per worker on a shared port
+ * (Node's cluster, like nginx's worker_processes). "Listening" is announced only once every worker
+ * listens; a worker that cannot (the port is in use) ends the whole with its reason. SIGINT and
+ * SIGTERM stop it cleanly: workers first, idle keep-alive connections closed.
+ */
+import cluster from 'node:cluster';
+import { GbpError } from '../errors.js';
+import { serveStore } from './server.js';
+
+export interface ServeOptions {
+  port: number;
+  bind: string;
+  workers: number;
+  /** Called once, in the primary, when clients can connect. */
+  onListening(url: string, workers: number): void;
+}
+
+export async function runServer(root: string, o: ServeOptions): Promise<void> {
+  if (cluster.isPrimary && o.workers > 1 && o.port !== 0) return runPrimary(o);
+  const server = serveStore(root);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new GbpError('usage', `${o.bind}:${o.port}`, err.code === 'EADDRINUSE' ? 'the port is in use (another server?); choose another with --port' : `cannot listen: ${err.code ?? err.message}`)),
+    );
+    server.listen(o.port, o.bind, () => resolve());
+  });
+  const address = server.address() as { address: string; port: number };
+  if (cluster.isPrimary) o.onListening(`http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`, 1);
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // idle keep-alive connections would hold the close open
+      });
+    }
+  });
+  if (cluster.isWorker) process.exit(0); // the IPC channel to the primary would keep it alive
+}
+
+/** The primary only keeps its workers running; each serves on the shared port. */
+async function runPrimary(o: ServeOptions): Promise<void> {
+  const workers = Array.from({ length: o.workers }, () => cluster.fork());
+  await new Promise<void>((resolve, reject) => {
+    let listening = 0;
+    for (const w of workers) {
+      w.once('listening', () => ++listening === workers.length && resolve());
+      w.once('exit', (code) => {
+        if (listening === workers.length) return;
+        for (const other of workers) other.process.kill('SIGTERM');
+        reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen (worker exited with ${code})`, true));
+      });
+    }
+  });
+  o.onListening(`http://${o.bind}:${o.port}`, o.workers);
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        const alive = Object.values(cluster.workers ?? {}).filter((w) => !!w);
+        let left = alive.length;
+        if (!left) resolve();
+        for (const w of alive) {
+          w!.once('exit', () => --left === 0 && resolve());
+          w!.process.kill('SIGTERM');
+        }
+      });
+    }
+  });
+}
