@@ -453,6 +453,7 @@ program
   .description('materialise the published trees for an rsync daemon (emerge --sync), atomically switched')
   .requiredOption('--dest <dir>', 'export directory; gets repos/, etc-portage/, var-lib-portage/ and rsyncd.conf')
   .option('--watch', 'keep exporting as builds are published')
+  .option('--dry-run', 'say what each tree would get (created, updated, removed; files added, changed, removed), write nothing')
   .addOption(new Option('--interval <seconds>', 'with --watch: how often to look').default(5).argParser(integer('--interval', 1)))
   .addOption(new Option('--grace <duration>', 'keep a replaced tree this long for transfers still reading it').default(3600).argParser(duration('--grace')))
   .addHelpText(
@@ -463,7 +464,7 @@ Start the daemon with: rsync --daemon --config=<dest>/rsyncd.conf
 A file whose content did not change keeps its mtime from the previous export, so
 clients' rsync (size + mtime, no checksums) transfers only what changed.`,
   )
-  .action(async (o: { dest: string; watch?: boolean; interval: number; grace: number }) => {
+  .action(async (o: { dest: string; watch?: boolean; dryRun?: boolean; interval: number; grace: number }) => {
     const g = globals();
     const store = await openGlobalStore(g);
     const report = (r: ExportResult) => {
@@ -471,10 +472,11 @@ clients' rsync (size + mtime, no checksums) transfers only what changed.`,
       const changed = r.targets.filter((t) => t.status !== 'unchanged');
       if (!changed.length) return print(`${r.dest}: up to date (${r.targets.length} trees)`);
       for (const t of changed) {
-        const what = t.status === 'removed' ? 'removed' : `${t.status} from ${t.machine} ${t.build} (+${t.added} ~${t.changed} -${t.removed})`;
+        const status = r.dryRun ? `would be ${t.status}` : t.status;
+        const what = t.status === 'removed' ? status : `${status} from ${t.machine} ${t.build} (+${t.added} ~${t.changed} -${t.removed})`;
         print(`${t.module}/${t.link}: ${what}`);
       }
-      print(`config: ${r.config}`);
+      if (!r.dryRun) print(`config: ${r.config}`);
     };
     const controller = new AbortController();
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort());
@@ -482,6 +484,7 @@ clients' rsync (size + mtime, no checksums) transfers only what changed.`,
     const r = await exportCommand(store, {
       dest: o.dest,
       graceSeconds: o.grace,
+      dryRun: o.dryRun,
       onProgress: (t) => line.update(`export: ${t}`),
       watch: o.watch ? { intervalSeconds: o.interval, onExport: report, signal: controller.signal } : undefined,
     });

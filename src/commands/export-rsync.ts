@@ -10,14 +10,15 @@ import type { Store } from '../store/store.js';
 export interface ExportCommandOptions {
   dest: string;
   graceSeconds: number;
+  dryRun?: boolean;
   onProgress?: (text: string) => void;
   watch?: { intervalSeconds: number; onExport: (r: ExportResult) => void; signal: AbortSignal };
 }
 
 export async function exportCommand(store: Store, opts: ExportCommandOptions): Promise<ExportResult> {
   const dest = resolve(opts.dest);
-  let result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, onProgress: opts.onProgress });
-  if (!opts.watch) return result;
+  let result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, dryRun: opts.dryRun, onProgress: opts.onProgress });
+  if (!opts.watch || opts.dryRun) return result;
   const { intervalSeconds, onExport, signal } = opts.watch;
   onExport(result);
   while (!signal.aborted) {

@@ -34,6 +34,21 @@ function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
   return a.mode === b.mode;
 }
 
+/** What applying `target` over `current` adds, changes and removes (directories count too). */
+export function countChanges(current: TreeEntry[] | null, target: TreeEntry[]): { added: number; changed: number; removed: number } {
+  const have = new Map((current ?? []).map((e) => [e.path, e]));
+  const want = new Set(target.map((e) => e.path));
+  let added = 0;
+  let changed = 0;
+  for (const e of target) {
+    const h = have.get(e.path);
+    if (!h) added++;
+    else if (!sameEntry(h, e)) changed++;
+  }
+  const removed = [...have.keys()].filter((p) => !want.has(p)).length;
+  return { added, changed, removed };
+}
+
 /** The entries `apply` will have to create: what the cache must hold before it runs. */
 export function entriesToWrite(current: TreeEntry[] | null, target: TreeEntry[]): TreeEntry[] {
   const have = new Map((current ?? []).map((e) => [e.path, e]));

@@ -30,7 +30,7 @@ import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../records/machine-state.js';
 import { ObjectCache } from './object-cache.js';
 import { holderIsGone, lockHolder } from '../util/lock-holder.js';
-import { applyTree, entriesToWrite } from './apply-tree.js';
+import { applyTree, countChanges, entriesToWrite } from './apply-tree.js';
 import { previousFrom, stableMtimes, type PreviousFile } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
 import { formatTimestamp, nextStamp, parseTimestamp, pinnedText, TIMESTAMP_PATH, withTimestamp, type Stamp } from './served-timestamp.js';
@@ -77,6 +77,7 @@ export interface TargetResult {
 
 export interface ExportResult {
   dest: string;
+  dryRun: boolean;
   /** Each module's directory being served now. */
   paths: Record<Module, string | null>;
   targets: TargetResult[];
@@ -87,6 +88,8 @@ export interface ExportResult {
 export interface ExportOptions {
   dest: string;
   graceSeconds: number;
+  /** Work out every target's change against what clients get now, and write nothing. */
+  dryRun?: boolean;
   now?: () => number;
   onProgress?: (text: string) => void;
 }
@@ -97,9 +100,12 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
   const now = opts.now ?? seconds;
   const dest = opts.dest;
   const meta = join(dest, '.gbp-export');
-  mkdirSync(join(meta, 'trees'), { recursive: true });
-  mkdirSync(join(meta, 'empty'), { recursive: true }); // what a module with nothing published serves
-  const unlock = lock(join(meta, 'lock'));
+  const dry = !!opts.dryRun;
+  if (!dry) {
+    mkdirSync(join(meta, 'trees'), { recursive: true });
+    mkdirSync(join(meta, 'empty'), { recursive: true }); // what a module with nothing published serves
+  }
+  const unlock = dry ? () => {} : lock(join(meta, 'lock'));
   try {
     const statePath = join(meta, 'state.json');
     const state = loadState(statePath);
@@ -129,13 +135,26 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
         if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
         const previous = currentId ? loadTree(meta, currentId) : null;
         const served = previous ? previousFrom(previous) : null;
-        const own = module === 'repos' ? await servedTimestampOf(store, ms, link, source, decodeTree(data), cache) : decodeTree(data);
+        const own = module === 'repos' ? await servedTimestampOf(store, ms, link, source, decodeTree(data), cache, dry) : decodeTree(data);
         const entries = stableMtimes(own, served);
         const encoded = encodeTree(entries);
-        if (!existsSync(treePath(meta, encoded.sha256))) writeAtomic(treePath(meta, encoded.sha256), encoded.data);
+        if (!dry && !existsSync(treePath(meta, encoded.sha256))) writeAtomic(treePath(meta, encoded.sha256), encoded.data);
         effective.set(link, { id: encoded.sha256, entries, served });
       }
       const desired: Record<string, string> = Object.fromEntries([...effective].map(([l, e]) => [l, e.id]));
+
+      if (dry) {
+        // the plan: each target against the tree clients get now
+        for (const link of new Set([...Object.keys(current?.trees ?? {}), ...want.keys()])) {
+          const source = want.get(link) ?? null;
+          const before = current?.trees[link] ? loadTree(meta, current.trees[link]) : null;
+          const eff = effective.get(link);
+          const after = eff ? (eff.entries ?? loadTree(meta, eff.id)) : null;
+          const status = !before ? 'created' : !after ? 'removed' : current!.trees[link] === eff!.id ? 'unchanged' : 'updated';
+          results.push({ ...targetResult(module, link, source, status), ...countChanges(before, after ?? []) });
+        }
+        continue;
+      }
 
       if (current && sameTrees(current.trees, desired) && !current.dirty) {
         ms.sources = Object.fromEntries(want);
@@ -192,9 +211,10 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
       save();
     }
 
-    // The flip: one atomic rename of the config every new connection reads.
     const paths = Object.fromEntries(MODULES.map((m) => [m, state.modules[m].current ? join(dest, m, state.modules[m].current!) : null])) as Record<Module, string | null>;
     const config = join(dest, 'rsyncd.conf');
+    if (dry) return { dest, dryRun: true, paths, targets: results, fetched, config };
+    // The flip: one atomic rename of the config every new connection reads.
     writeAtomic(config, rsyncdConf(dest, paths));
 
     for (const module of MODULES) {
@@ -204,7 +224,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
     }
     save();
     sweepObjects(released);
-    return { dest, paths, targets: results, fetched, config };
+    return { dest, dryRun: false, paths, targets: results, fetched, config };
   } finally {
     unlock();
   }
@@ -214,7 +234,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
  * The tree a repository target serves: the archive's, with its timestamp.chk replaced so that
  * Portage follows a rollback or a switch to a tag (served-timestamp.ts says why and how).
  */
-async function servedTimestampOf(store: Store, ms: ModuleState, link: string, source: Source, entries: TreeEntry[], cache: ObjectCache): Promise<TreeEntry[]> {
+async function servedTimestampOf(store: Store, ms: ModuleState, link: string, source: Source, entries: TreeEntry[], cache: ObjectCache, dryRun: boolean): Promise<TreeEntry[]> {
   const chk = entries.find((e) => e.path === TIMESTAMP_PATH && e.type === 'f');
   if (!chk) return entries;
   const archiveText = (await readTreeFile(store, entries, TIMESTAMP_PATH))!.toString('utf8');
@@ -233,7 +253,7 @@ async function servedTimestampOf(store: Store, ms: ModuleState, link: string, so
     mtime = stamp.unix;
   }
   const replaced = withTimestamp(entries, text, mtime);
-  cache.putSynthetic(replaced.entries.find((e) => e.path === TIMESTAMP_PATH)!, replaced.data);
+  if (!dryRun) cache.putSynthetic(replaced.entries.find((e) => e.path === TIMESTAMP_PATH)!, replaced.data);
   return replaced.entries;
 }
 
@@ -348,7 +368,11 @@ function writeAtomic(path: string, data: string | Buffer): void {
   renameSync(tmp, path);
 }
 
-/** One exporter per destination at a time; a lock whose process is gone is taken over. */
+/**
+ * One exporter per destination at a time; a lock whose process is gone is taken over. Not the
+ * store's lock (fs-store.ts): the destination is always a local directory, held for a whole export
+ * rather than one compare-and-swap, and a second exporter must fail at once (exit 4), not wait.
+ */
 function lock(path: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

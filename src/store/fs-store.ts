@@ -259,6 +259,7 @@ async function fsyncPath(path: string): Promise<void> {
 }
 
 /**
+ * The store's one lock (a bucket has conditional writes, or s3-lease-lock.ts where it has none).
  * A lock whose holder died on this host is broken at once, one held from another host (a shared
  * filesystem) only after LOCK_STALE_MS (util/lock-holder.ts). Either way the state it guarded is
  * intact: writes under the lock are renames.
