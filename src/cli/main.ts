@@ -517,6 +517,10 @@ const printable = (text: string) => shorten(text).replace(/[\x00-\x08\x0b-\x1f\x
 
 async function run(): Promise<number> {
   overrideExits(program);
+  // `gbp list | head -1`: a reader that went away is not an error of ours
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
   const json = process.argv.includes('--json');
   try {
     await program.parseAsync(process.argv);

@@ -225,3 +225,13 @@ describe('names that mean something to JavaScript, and files planted in a store'
     expect(show.stderr).toMatch(/builds\/web\/2\/build\.json: is not valid JSON/);
   });
 });
+
+describe('output into a pipe that closes early', () => {
+  it('gbp client-config … | true ends quietly with exit 0, without a stack trace', async () => {
+    const { store } = await storeWithBuilds();
+    // `true` exits without reading, so gbp's first write meets a closed pipe (EPIPE)
+    const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${GBP}" --store "${store}" client-config web | true`], { encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(r.status).toBe(0);
+  });
+});
