@@ -59,7 +59,7 @@ export async function syncStores(from: Store, to: Store, toSite: SiteSettings, o
     await to.recover();
     await saveSite(to, toSite);
   }
-  const copier = new ObjectCopier(from, to, !!options.dryRun, result);
+  const copier = new ObjectCopier(from, to);
   await copier.init();
   try {
     await syncMachines(from, to, toSite, machines, copier, result, options);
@@ -81,10 +81,18 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
     for (const entry of source.builds) {
       if (recorded.has(entry.id)) continue;
       const build = await requireBuild(from, machine, entry.id);
-      options.onPhase?.(`${machine} ${entry.id}: copying`);
+      // the build's plan first, then (unless a dry run) its copy; what it brings counts as there
+      // for the builds after it either way, so a dry run counts a shared object once, as a real run does
+      const plan = await copier.planBuild(build);
       result.builds.push({ machine, id: entry.id });
-      if (!options.dryRun) await copyBuild(copier, to, toSite, build);
-      else await copier.objectsOf(build);
+      result.objects += plan.files.length + plan.late.length;
+      result.bytes += plan.bytes;
+      result.present += plan.reused.length;
+      if (!options.dryRun) {
+        options.onPhase?.(`${machine} ${entry.id}: copying`);
+        await copyBuild(copier, to, toSite, build, plan);
+      }
+      copier.learn(build);
     }
     if (options.dryRun) continue;
     // published, tags, kept and notes follow the source; builds only the destination has stay
@@ -99,9 +107,9 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
 }
 
 /** One build, in the write order every writer of a build follows (ingest/write-order.ts). */
-async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
+async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest, plan: BuildPlan): Promise<void> {
   const started = Math.floor(Date.now() / 1000);
-  const { files, late, reused } = await copier.objectsOf(build);
+  const { files, late, reused } = plan;
   await writeInOrder(to, site, {
     label: `${build.machine}-${build.id}`,
     started,
@@ -118,7 +126,18 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
       if (facts) await to.put(keys.buildPageFacts(build.machine, build.id), facts, { immutable: true, contentType: 'application/json' });
     },
   });
-  copier.learn(build);
+}
+
+/**
+ * What copying a build takes: `files` (blobs, packs) to write first, `late` (blob meta.json,
+ * tree manifests) to write after them, `reused`, what the destination already has, and the bytes
+ * of `files`.
+ */
+interface BuildPlan {
+  files: string[];
+  late: string[];
+  reused: string[];
+  bytes: number;
 }
 
 /** Knows what the destination holds and copies the rest, content-addressed objects only. */
@@ -131,8 +150,6 @@ class ObjectCopier {
   constructor(
     private readonly from: Store,
     private readonly to: Store,
-    private readonly dryRun: boolean,
-    private readonly result: SyncResult,
   ) {}
 
   async init(): Promise<void> {
@@ -155,14 +172,12 @@ class ObjectCopier {
     for (const ref of Object.values(build.trees)) this.known.add(keys.tree(ref.manifest));
   }
 
-  /**
-   * The build's objects the destination lacks: `files` (blobs, packs) to write first, `late`
-   * (blob meta.json, tree manifests) to write after them, and `reused`, what it already has.
-   */
-  async objectsOf(build: BuildManifest): Promise<{ files: string[]; late: string[]; reused: string[] }> {
+  /** The build's plan (BuildPlan): what the destination lacks, found without a request per known object. */
+  async planBuild(build: BuildManifest): Promise<BuildPlan> {
     const files: string[] = [];
     const late: string[] = [];
     const reused: string[] = [];
+    let bytes = 0;
     const seen = new Set<string>();
     await forEachLimit(build.binpkgs.packages, PARALLEL_COPIES, async (p) => {
       const meta = keys.blobMeta(p.sha256);
@@ -175,7 +190,7 @@ class ObjectCopier {
       if (there.has(blob.split('/').pop()!)) reused.push(blob);
       else {
         files.push(blob);
-        this.result.bytes += p.size;
+        bytes += p.size;
       }
       late.push(meta);
     });
@@ -198,17 +213,15 @@ class ObjectCopier {
         if (size === undefined) throw new GbpError('store', pack, `missing in ${this.from.location}; run gbp fsck there`);
         if (this.destHasBlobs && (await this.to.stat(pack))?.size === size) return void reused.push(pack);
         files.push(pack);
-        this.result.bytes += size;
+        bytes += size;
       });
       late.push(tree);
     }
-    this.result.objects += files.length + late.length;
-    this.result.present += reused.length;
-    return { files, late, reused };
+    return { files, late, reused, bytes };
   }
 
   async copy(objects: string[]): Promise<void> {
-    if (this.dryRun || !objects.length) return;
+    if (!objects.length) return;
     this.staging ||= await this.to.createStaging();
     let n = 0;
     await forEachLimit(objects, PARALLEL_COPIES, async (key) => {

@@ -1,0 +1,45 @@
+/**
+ * gbp sync's plan, in the style of Hugo's deploy tests: the same scenario's counts on a first run,
+ * a no-op re-run, a change and a no-op again; and a dry run's plan is the real run's, to the object.
+ */
+import { describe, expect, it } from 'vitest';
+import { gbp, snapshot, tempDir } from '../helpers/cli.js';
+import { fixture } from '../helpers/fixtures.js';
+
+const BUILD1 = fixture('build-archive/build.tar.gz');
+const BUILD2 = fixture('build-archive/build2.tar.gz');
+
+describe('the sync plan between two directories', () => {
+  it('first run, no-op, change, no-op: each dry run says exactly what the real run then does', async () => {
+    const from = tempDir();
+    const to = tempDir();
+    const g = (...a: string[]) => gbp(['--store', from, ...a]);
+    expect((await g('pull', BUILD1, '-m', 'web', '-b', '1', '--publish')).code).toBe(0);
+    expect((await g('pull', BUILD2, '-m', 'web', '-b', '2')).code).toBe(0);
+    const counts = (r: { json(): { builds: unknown[]; objects: number; bytes: number; present: number } }) => {
+      const j = r.json();
+      return { builds: j.builds.length, objects: j.objects, bytes: j.bytes, present: j.present };
+    };
+    const step = async () => {
+      const before = snapshot(to);
+      const dry = await gbp(['--json', 'sync', from, to, '--dry-run']);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(snapshot(to)).toEqual(before); // a plan writes nothing
+      const real = await gbp(['--json', 'sync', from, to]);
+      expect(real.code, real.stderr).toBe(0);
+      expect(counts(real)).toEqual(counts(dry));
+      return counts(real);
+    };
+    const first = await step();
+    expect(first.builds).toBe(2);
+    expect(first.objects).toBeGreaterThan(0);
+    expect(await step()).toEqual({ builds: 0, objects: 0, bytes: 0, present: 0 });
+    expect((await g('pull', BUILD1, '-m', 'mail', '-b', '1', '--publish')).code).toBe(0);
+    const change = await step();
+    expect(change.builds).toBe(1);
+    // mail 1's packages are all web's: only its own small pack (files web 2 dropped) goes
+    expect(change.bytes).toBeLessThan(first.bytes / 10);
+    expect(change.present).toBeGreaterThan(0);
+    expect(await step()).toEqual({ builds: 0, objects: 0, bytes: 0, present: 0 });
+  });
+});
