@@ -9,14 +9,14 @@ export type Section = 'binpkgs' | 'repos' | 'etc-portage' | 'var-lib-portage' | 
 export const REQUIRED_SECTIONS: readonly Section[] = ['binpkgs', 'repos', 'etc-portage', 'var-lib-portage'];
 const SECTIONS = new Set<string>([...REQUIRED_SECTIONS, 'aux']);
 
-/**
- * Returns the canonical member name (no `./` prefix, no trailing slash), '' for the archive root,
- * or an error reason. Canonical names are what every later check and manifest uses.
- */
 /** Linux's PATH_MAX and NAME_MAX: longer names cannot be written out by the exporter or a client. */
 export const MAX_NAME_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 255;
 
+/**
+ * Returns the canonical member name (no `./` prefix, no trailing slash), '' for the archive root,
+ * or an error reason. Canonical names are what every later check and manifest uses.
+ */
 export function canonicalMemberName(raw: string): { name: string } | { reason: string } {
   if (raw.includes('\0')) return { reason: 'name contains a NUL byte' };
   // eslint-disable-next-line no-control-regex

@@ -80,8 +80,7 @@ export function zstdOutputBound(data: Uint8Array): number {
     for (let i = 0; i < fcsBytes; i++) contentSize += data[pos + i] * 2 ** (8 * i);
     if (fcsBytes === 2) contentSize += 256;
     pos += fcsBytes;
-    const allocation = Math.max(window, contentSize);
-    if (allocation > total) total = Math.max(total, allocation);
+    total = Math.max(total, window, contentSize); // what the decoder allocates for this frame
     let frameOut = 0;
     for (let last = 0; !last; ) {
       need(3);

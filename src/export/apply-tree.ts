@@ -84,7 +84,7 @@ export function assertSafeTree(name: string, target: TreeEntry[], linksStayInsid
     kind: (n) => {
       const path = n === 'repos/tree' ? '.' : n.slice(prefix.length);
       const e = byPath.get(path);
-      if (!e) return dirs.has(path) || n === 'repos' ? 'dir' : undefined;
+      if (!e) return dirs.has(path) ? 'dir' : undefined;
       return e.type === 'd' ? 'dir' : e.type === 'l' ? 'link' : 'file';
     },
     target: (n) => byPath.get(n.slice(prefix.length))!.target ?? '',

@@ -246,9 +246,10 @@ async function servedTimestampOf(store: Store, ms: ModuleState, link: string, so
     mtime = chk.mtime;
   } else {
     ms.stamps ??= {};
-    const stamp = nextStamp(ms.stamps[link], source.tree, parseTimestamp(archiveText));
+    const archiveUnix = parseTimestamp(archiveText);
+    const stamp = nextStamp(ms.stamps[link], source.tree, archiveUnix);
     ms.stamps[link] = stamp;
-    if (stamp.unix === parseTimestamp(archiveText)) return entries; // the archive's own file, as it is
+    if (stamp.unix === archiveUnix) return entries; // the archive's own file, as it is
     text = `${formatTimestamp(stamp.unix)}\n`;
     mtime = stamp.unix;
   }

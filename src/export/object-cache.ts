@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
@@ -70,9 +70,8 @@ export class ObjectCache {
 
   /** Content made by the exporter rather than read from the store: cached now, and kept to re-create. */
   putSynthetic(e: TreeEntry, data: Buffer): void {
-    const dir = join(this.dir, '..', 'synthetic');
-    mkdirSync(dir, { recursive: true });
-    const p = join(dir, e.sha256!);
+    const p = syntheticPath(this.dir, e);
+    mkdirSync(dirname(p), { recursive: true });
     if (!existsSync(p)) writeFileSync(p, data);
     if (!existsSync(this.pathOf(e))) this.write(e, data);
   }
@@ -88,9 +87,12 @@ export class ObjectCache {
   }
 }
 
+/** Beside the cache, never swept: a synthetic object can always be made again from here. */
+const syntheticPath = (cacheDir: string, e: TreeEntry) => join(cacheDir, '..', 'synthetic', e.sha256!);
+
 function readSynthetic(cacheDir: string, e: TreeEntry): Buffer | null {
   try {
-    const data = readFileSync(join(cacheDir, '..', 'synthetic', e.sha256!));
+    const data = readFileSync(syntheticPath(cacheDir, e));
     return createHash('sha256').update(data).digest('hex') === e.sha256 ? data : null;
   } catch {
     return null;

@@ -69,7 +69,6 @@ type Seen =
   | { kind: 'link'; target: string; raw?: string }
   | { kind: 'file'; tree: string | null; entry: TreeEntry | null; raw?: string };
 const DIR: Seen = { kind: 'dir' };
-const OTHER: Seen = { kind: 'other' };
 
 /** setuid, setgid, sticky and world-write never reach the store. */
 export const sanitiseMode = (mode: number) => mode & 0o775;
@@ -211,7 +210,7 @@ class ArchiveIngest implements TarSink {
       kind: (n) => {
         const k = normalisedKey(n);
         const s = this.seen.get(k);
-        if (!s) return this.ancestors.has(k) || n === 'repos' ? 'dir' : undefined;
+        if (!s) return this.ancestors.has(k) ? 'dir' : undefined;
         return s.kind === 'dir' ? 'dir' : s.kind === 'link' ? 'link' : 'file';
       },
       target: (n) => (this.seen.get(normalisedKey(n)) as { target: string }).target,

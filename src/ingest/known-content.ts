@@ -9,14 +9,13 @@
  * machine shares the snapshot of its neighbours, and loading every machine's 124k-entry tree on
  * every pull would cost more than the few duplicate files it saves.
  */
-import { GbpError } from '../errors.js';
 import { loadBuild, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
-import { forEachTreeEntry, type TreeEntry } from '../records/tree-manifest.js';
+import { forEachTreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../records/machine-state.js';
 
-/** Where known bytes are: a tree entry has all of it, so entries serve as locations directly. */
+/** Where known bytes are: a pack, an offset in it and a size. */
 export interface KnownLocation {
   pack: string | null;
   offset: number;

@@ -92,15 +92,15 @@ export class TreeIntake {
   }
 
   private largeFile(tree: string, path: string, mode: number, mtime: number, size: number): FileSink {
-    const hash = createHash('sha256');
+    const digest = createHash('sha256');
     const start = this.packs.beginStream();
     return {
       data: (chunk) => {
-        hash.update(chunk);
+        digest.update(chunk);
         this.packs.streamChunk(chunk);
       },
       end: () => {
-        const sha256 = hash.digest('hex');
+        const sha256 = digest.digest('hex');
         if (this.repair?.wantsFile(sha256) && size <= REPAIR_MAX) this.repair.offerFile(sha256, this.packs.readStreamed());
         let loc = this.locate(sha256);
         if (loc) this.packs.rollback();

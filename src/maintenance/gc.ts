@@ -48,12 +48,12 @@ export interface GcResult extends GcPlan {
 export async function runGc(store: Store, o: GcOptions): Promise<GcResult> {
   const now = o.now ?? (() => Math.floor(Date.now() / 1000));
   if (o.dryRun) {
-    const plan = await planGc(store, o.graceSeconds, now(), { onProgress: o.onProgress, leased: await peekLeases(store), force: o.force });
+    const plan = await planGc(store, o.graceSeconds, now(), { onProgress: o.onProgress, leased: await leasedGroups(store, true), force: o.force });
     return { ...plan, dryRun: true, deleted: 0, bytes: sumBytes(plan) };
   }
   const sweep = await SweepMarkerHandle.begin(store);
   try {
-    const leased = new Set([...(await leasedKeys(store))].map(groupOf));
+    const leased = await leasedGroups(store, false);
     const plan = await planGc(store, o.graceSeconds, now(), { onProgress: o.onProgress, leased, force: o.force, beat: () => sweep.beat() });
     if (plan.refusal) throw new GbpError('conflict', 'gc', plan.refusal);
     const deleted = await applyGc(store, plan, o.graceSeconds, now, () => sweep.beat());
@@ -65,9 +65,9 @@ export async function runGc(store: Store, o: GcOptions): Promise<GcResult> {
 
 const sumBytes = (plan: GcPlan) => plan.garbage.reduce((n, g) => n + g.bytes, 0);
 
-/** The groups leased right now, read without removing expired leases (a dry run changes nothing). */
-async function peekLeases(store: Store): Promise<Set<string>> {
-  return new Set([...(await leasedKeys(store, { readOnly: true }))].map(groupOf));
+/** The gc groups pulls in flight lease now; a dry run reads them without removing expired ones. */
+async function leasedGroups(store: Store, readOnly: boolean): Promise<Set<string>> {
+  return new Set([...(await leasedKeys(store, { readOnly }))].map(groupOf));
 }
 
 interface PlanOptions {

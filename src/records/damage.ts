@@ -25,11 +25,8 @@ export interface DamageRecord {
   ranges: DamagedRange[];
 }
 
-const KEY = 'damage.json';
-export const damageKey = () => KEY;
-
 export async function readDamage(store: Store): Promise<DamageRecord | null> {
-  const raw = await store.get(KEY);
+  const raw = await store.get(keys.damage());
   if (!raw) return null;
   try {
     const d = JSON.parse(raw.toString('utf8')) as DamageRecord;
@@ -43,10 +40,10 @@ export async function readDamage(store: Store): Promise<DamageRecord | null> {
 /** Replaces the record (fsck's view is complete); an empty record removes it. */
 export async function writeDamage(store: Store, d: DamageRecord): Promise<void> {
   if (!d.blobs.length && !d.ranges.length) {
-    if (await store.exists(KEY)) await store.delete(KEY);
+    if (await store.exists(keys.damage())) await store.delete(keys.damage());
     return;
   }
-  await store.put(KEY, `${JSON.stringify(d, null, 1)}\n`, { contentType: 'application/json' });
+  await store.put(keys.damage(), `${JSON.stringify(d, null, 1)}\n`, { contentType: 'application/json' });
 }
 
 /** What a pull collects from its archive for the damage it knows. */
@@ -89,7 +86,11 @@ export class DamageRepair {
       blobs++;
     }
     const byPack = new Map<string, DamagedRange[]>();
-    for (const r of this.record.ranges) byPack.set(r.pack, [...(byPack.get(r.pack) ?? []), r]);
+    for (const r of this.record.ranges) {
+      const list = byPack.get(r.pack);
+      if (list) list.push(r);
+      else byPack.set(r.pack, [r]);
+    }
     let ranges = 0;
     for (const [pack, list] of byPack) {
       if (!list.some((r) => this.found.has(r.sha256))) {

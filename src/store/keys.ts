@@ -6,6 +6,8 @@ const h2 = (sha256: string) => sha256.slice(0, 2);
 
 export const keys = {
   site: () => 'site.json',
+  /** What fsck found damaged, for the next pull to restore (records/damage.ts). */
+  damage: () => 'damage.json',
   /** A binary package; its URL names what it is for a human reading a log. */
   blob: (sha256: string, name: string) => `blobs/${blobPath(sha256, name)}`,
   /** The blob's immutable record: stanza and the MTIME it keeps for life. Written after the blob. */

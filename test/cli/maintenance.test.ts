@@ -8,19 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clientReads } from '../helpers/client.js';
 import { gbp, snapshot, tempDir } from '../helpers/cli.js';
-import { fixture } from '../helpers/fixtures.js';
+import { BUILD1, BUILD2, twoBuilds } from '../helpers/stores.js';
 
-const BUILD1 = fixture('build-archive/build.tar.gz');
-const BUILD2 = fixture('build-archive/build2.tar.gz');
 const TOOLS_SHA = 'b0825add5e97b292b5d17a9f36231f9cf02d9c9e262517fa340e60d79fe774e5'; // only in build 1
-
-async function twoBuilds() {
-  const store = tempDir();
-  const g = (...args: string[]) => gbp(['--store', store, ...args]);
-  expect((await g('pull', BUILD1, '-m', 'web', '-b', '1')).code).toBe(0);
-  expect((await g('pull', BUILD2, '-m', 'web', '-b', '2', '--publish')).code).toBe(0);
-  return { store, g };
-}
 
 const blobs = (store: string) => readdirSync(join(store, 'blobs'), { recursive: true }).filter((p) => String(p).endsWith('.gpkg.tar')).length;
 

@@ -5,10 +5,10 @@
  * Portage printed "SERVER OUT OF DATE" and kept the newer tree.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gbp, tempDir } from '../helpers/cli.js';
+import { gbp, openDir } from '../helpers/cli.js';
 import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
 import { PortageClient, rsyncStats } from '../helpers/portage.js';
@@ -17,12 +17,6 @@ import { listTree, withoutTimestamp } from '../helpers/tree-compare.js';
 
 const BUILD1 = fixture('build-archive/build.tar.gz');
 const BUILD2 = fixture('build-archive/build2.tar.gz');
-
-function openDir(): string {
-  const d = tempDir('gbp-emerge-');
-  chmodSync(d, 0o755);
-  return d;
-}
 
 /** The archive's repository tree, extracted by GNU tar: what the client must end with. */
 function archiveTree(archive: string, repo: string): Record<string, string> {

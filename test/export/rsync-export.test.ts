@@ -4,10 +4,10 @@
  * the previous tree transfers exactly the changed files and ends byte-identical to the archive.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gbp, tempDir } from '../helpers/cli.js';
+import { gbp, openDir } from '../helpers/cli.js';
 import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
 import { portageSync, portageSyncAsync, startRsyncDaemon, type Daemon } from '../helpers/rsync.js';
@@ -16,12 +16,6 @@ import { listTree, withoutTimestamp } from '../helpers/tree-compare.js';
 const BUILD1 = fixture('build-archive/build.tar.gz');
 const BUILD2 = fixture('build-archive/build2.tar.gz');
 
-/** A directory the rsync daemon (and any user) may read. */
-function openDir(): string {
-  const d = tempDir('gbp-rsync-');
-  chmodSync(d, 0o755);
-  return d;
-}
 
 function extract(archive: string, member: string): string {
   const dir = openDir();

@@ -1,7 +1,7 @@
 /** Runs the built `gbp` binary the way a CI job does, and snapshots a store directory. */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 
@@ -32,6 +32,13 @@ export function gbp(args: string[], opts: { input?: Buffer; env?: Record<string,
 }
 
 export const tempDir = (prefix = 'gbp-test-') => mkdtempSync(join(tmpdir(), prefix));
+
+/** A temp directory the rsync daemon (and any user) may read. */
+export function openDir(prefix = 'gbp-open-'): string {
+  const d = tempDir(prefix);
+  chmodSync(d, 0o755);
+  return d;
+}
 
 /** Every file below `root` (but the private `.tmp/`) with its content hash and mtime. */
 export function snapshot(root: string): Record<string, string> {

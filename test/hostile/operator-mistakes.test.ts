@@ -11,19 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { clientReads } from '../helpers/client.js';
 import { GBP, gbp, snapshot, tempDir } from '../helpers/cli.js';
 import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
-import { fixture } from '../helpers/fixtures.js';
+import { BUILD1, BUILD2, twoBuilds } from '../helpers/stores.js';
 import { startServe } from '../helpers/serve.js';
 
-const BUILD1 = fixture('build-archive/build.tar.gz');
-const BUILD2 = fixture('build-archive/build2.tar.gz');
-
-async function storeWithBuilds() {
-  const store = tempDir();
-  const g = (...args: string[]) => gbp(['--store', store, ...args]);
-  expect((await g('pull', BUILD1, '-m', 'web', '-b', '1')).code).toBe(0);
-  expect((await g('pull', BUILD2, '-m', 'web', '-b', '2', '--publish')).code).toBe(0);
-  return { store, g };
-}
 
 const oneLine = (stderr: string) => {
   expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -44,7 +34,7 @@ describe('usage errors: exit 2, a JSON error under --json, nothing changed', () 
     ['an invalid machine name', ['publish', '../etc', '1'], /invalid machine name/],
   ];
   it.each(cases)('%s', async (_name, args, reason) => {
-    const { store, g } = await storeWithBuilds();
+    const { store, g } = await twoBuilds();
     const before = snapshot(store);
     const r = await g('--json', ...args);
     expect(r.code, r.stderr).toBe(2);
@@ -108,7 +98,7 @@ describe('the store must be there, and be a store', () => {
 
 describe('gbp serve', () => {
   it('on a port in use: exit 2 with the reason, never "serving" and a hang', async () => {
-    const { store } = await storeWithBuilds();
+    const { store } = await twoBuilds();
     const taken = createServer().listen(0, '127.0.0.1');
     await new Promise((r) => taken.once('listening', r));
     const port = String((taken.address() as { port: number }).port);
@@ -149,7 +139,7 @@ describe('gbp serve', () => {
 
 describe('the base URL', () => {
   it('is not changed in passing (other machines kept the old one); fsck --repair moves the whole store', async () => {
-    const { store, g } = await storeWithBuilds();
+    const { store, g } = await twoBuilds();
     expect((await g('pull', BUILD1, '-m', 'mail', '-b', '1', '--publish')).code).toBe(0);
     const before = snapshot(store);
     const r = await g('--base-url', 'https://binhost.example.org', 'pull', BUILD2, '-m', 'mail', '-b', '2', '--publish');
@@ -197,7 +187,7 @@ describe('a next build whose only new content is one empty file', () => {
 
 describe('names that mean something to JavaScript, and files planted in a store', () => {
   it('a tag or build id called constructor or toString is only a name', async () => {
-    const { store, g } = await storeWithBuilds();
+    const { store, g } = await twoBuilds();
     expect((await g('tag', 'web', '1', 'constructor')).code).toBe(0);
     expect((await g('--json', 'list', 'web')).json()).toMatchObject([{ id: '2' }, { id: '1', tags: ['constructor'] }]);
     const pub = await g('publish', 'web', '@constructor');
@@ -210,7 +200,7 @@ describe('names that mean something to JavaScript, and files planted in a store'
   });
 
   it('a damaged or planted state.json is a store error naming it (exit 6), not a crash', async () => {
-    const { store, g } = await storeWithBuilds();
+    const { store, g } = await twoBuilds();
     writeFileSync(join(store, 'machines/web/state.json'), '{"format": 1, "builds": "all of them"}');
     for (const args of [['list', 'web'], ['publish', 'web', '1'], ['gc'], ['fsck']]) {
       const r = await g(...args);
@@ -228,7 +218,7 @@ describe('names that mean something to JavaScript, and files planted in a store'
 
 describe('output into a pipe that closes early', () => {
   it('gbp client-config … | true ends quietly with exit 0, without a stack trace', async () => {
-    const { store } = await storeWithBuilds();
+    const { store } = await twoBuilds();
     // `true` exits without reading, so gbp's first write meets a closed pipe (EPIPE)
     const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${GBP}" --store "${store}" client-config web | true`], { encoding: 'utf8' });
     expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
