@@ -4,7 +4,7 @@ import { requireBuild } from '../records/build-manifest.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { requireState } from '../records/machine-state.js';
-import { binreposConf, reposConf, reposConfPath } from '../views/client-config.js';
+import { binreposConf, binreposConfPath, clientConfigName, reposConf, reposConfPath } from '../views/client-config.js';
 import { reposPurpose } from '../views/machine-views.js';
 import { assertName } from '../records/names.js';
 
@@ -14,13 +14,13 @@ export async function clientConfig(store: Store, site: SiteSettings, machine: st
   const id = tag ? state.tags[tag] : state.published;
   if (!id) throw new GbpError('not-found', tag ? `${machine} @${tag}` : machine, tag ? `${machine} has no tag '${tag}'` : `${machine} has no published build yet (gbp publish)`);
   const build = await requireBuild(store, machine, id);
-  const name = tag ? `${machine}-${tag}` : machine;
+  const name = clientConfigName(machine, tag);
   return {
     machine,
     tag: tag ?? null,
     build: id,
     name,
-    binreposPath: `/etc/portage/binrepos.conf/${name}.conf`,
+    binreposPath: binreposConfPath(name),
     reposPath: reposConfPath(name),
     binrepos: binreposConf(site, build, tag),
     repos: reposConf(site, build, tag, reposPurpose(state, id, tag)),

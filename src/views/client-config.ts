@@ -13,8 +13,11 @@ export function rsyncBase(site: SiteSettings): string {
   return site.rsyncUrl ?? `rsync://${new URL(site.baseUrl).hostname}`;
 }
 
+/** A machine's (or its tag's) name for its binrepos section and both files: `<m>` or `<m>-<tag>`. */
+export const clientConfigName = (machine: string, tag?: string) => (tag ? `${machine}-${tag}` : machine);
+
 export function binreposConf(site: SiteSettings, build: BuildManifest, tag?: string): string {
-  const name = tag ? `${build.machine}-${tag}` : build.machine;
+  const name = clientConfigName(build.machine, tag);
   const dir = tag ? `tags/${tag}/binpkgs` : 'binpkgs';
   const packages = build.binpkgs.packages;
   const unsigned = packages.filter((p) => !p.signed);
@@ -39,7 +42,8 @@ export function binreposConf(site: SiteSettings, build: BuildManifest, tag?: str
 /** What a repos.conf is for: the newest published build, an older one published (a rollback), or a tag. */
 export type ReposPurpose = 'newest' | 'rollback' | 'tag';
 
-/** Where a machine's repos.conf goes on the client; `gbp client-config` and the README name it so. */
+/** Where a machine's files go on the client; `gbp client-config` and the README name them so. */
+export const binreposConfPath = (name: string) => `/etc/portage/binrepos.conf/${name}.conf`;
 export const reposConfPath = (name: string) => `/etc/portage/repos.conf/gbp-${name}.conf`;
 
 /**
@@ -49,7 +53,7 @@ export const reposConfPath = (name: string) => `/etc/portage/repos.conf/gbp-${na
  */
 export function reposConf(site: SiteSettings, build: BuildManifest, tag?: string, purpose: ReposPurpose = tag ? 'tag' : 'newest'): string {
   const who = tag ? `${build.machine}@${tag}` : build.machine;
-  const name = tag ? `${build.machine}-${tag}` : build.machine;
+  const name = clientConfigName(build.machine, tag);
   const repos = Object.keys(build.trees).filter((t) => t.startsWith('repos/')).sort();
   const lines = [
     `# ${who}: ebuild repositories matching its binary packages (gbp export-rsync), build ${build.id} when written.`,
