@@ -17,6 +17,7 @@ import { GbpError } from '../errors.js';
 import type { PutOptions, Store, Versioned } from './store.js';
 import { forEachLimit } from '../util/pool.js';
 import { holderIsGone, isAlive, lockHolder } from '../util/lock-holder.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 const TMP = '.tmp';
 const LOCK_STALE_MS = 60_000;
@@ -130,7 +131,7 @@ export class FsStore implements Store {
 
   async putIfVersion(key: string, data: Buffer | string, expected: string | null, options: PutOptions = {}): Promise<boolean> {
     const target = this.path(key);
-    await fs.mkdir(dirname(target), { recursive: true });
+    await makeDirs(dirname(target));
     const lock = `${target}.lock`;
     await acquireLock(lock, key);
     try {
@@ -177,7 +178,7 @@ export class FsStore implements Store {
   /** `.tmp/` is the store's private scratch area: never served, never listed. */
   async createStaging(): Promise<string> {
     const dir = join(this.root, TMP, `stage-${process.pid}-${randomBytes(6).toString('hex')}`);
-    await fs.mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     return dir;
   }
 
@@ -197,7 +198,7 @@ export class FsStore implements Store {
 
   private async writeTemp(data: Buffer | string, options: PutOptions): Promise<string> {
     const dir = join(this.root, TMP);
-    await fs.mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     const tmp = join(dir, `put-${process.pid}-${randomBytes(8).toString('hex')}`);
     const fh = await fs.open(tmp, 'wx');
     try {
@@ -216,7 +217,7 @@ export class FsStore implements Store {
     const target = this.path(key);
     const dir = dirname(target);
     try {
-      await fs.mkdir(dir, { recursive: true });
+      await makeDirs(dir);
       if (mode === 'exclusive') {
         try {
           await fs.link(tmp, target);
