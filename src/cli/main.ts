@@ -23,7 +23,7 @@ import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openExistingStore, openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
-import { syncStores } from '../maintenance/sync.js';
+import { sync } from '../commands/sync.js';
 import { loadSite } from '../store/site.js';
 import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
@@ -325,7 +325,7 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
     const plans = await purge(store, await globalSite(store, g), machines.length ? machines : null, { keepLast: o.keepLast, maxAge: o.maxAge }, { dryRun: o.dryRun });
     if (g.json) return printJson({ dryRun: !!o.dryRun, machines: plans });
     const n = plans.reduce((a, p) => a + p.builds.length, 0);
-    for (const p of plans) for (const b of p.builds) print(`${o.dryRun ? 'would remove' : 'removed'} ${p.machine} ${b.id} (${when(b.added)}, packages ${bytes(b.packagesBytes)})`);
+    for (const p of plans) for (const b of p.builds) print(`${o.dryRun ? 'would remove' : 'removed'} ${p.machine} ${b.id} (${when(b.added)}, packages ${bytes(b.packagesBytes)}): ${b.reason}`);
     const freed = plans.reduce((a, p) => a + p.freedBytes, 0);
     print(n ? `${n} build${n === 1 ? '' : 's'} ${o.dryRun ? 'would be ' : ''}removed; ${bytes(freed)} of packages no other build uses (gbp gc frees them)` : 'nothing to purge');
   });
@@ -392,15 +392,18 @@ Example:
   )
   .action(async (fromSpec: string, toSpec: string, o: { machine?: string[]; dryRun?: boolean }) => {
     const g = globals();
-    const from = await openStore(fromSpec, s3Flags(g));
-    const to = await openStore(toSpec, s3Flags(g));
-    if (!(await from.exists('site.json'))) throw new GbpError('not-found', fromSpec, 'not a gbp store (it has no site.json)');
-    const fromSite = await loadSite(from, undefined);
-    const toSite = await loadSite(to, g.baseUrl ?? process.env.GBP_BASE_URL ?? ((await to.exists('site.json')) ? undefined : fromSite.baseUrl), g.rsyncUrl ?? fromSite.rsyncUrl);
     const line = progress(!g.json && !g.quiet);
-    const r = await syncStores(from, to, toSite, { machines: o.machine, dryRun: o.dryRun, onPhase: (t) => line.update(`sync: ${t}`) }).finally(() => line.done());
+    const r = await sync(fromSpec, toSpec, {
+      s3: s3Flags(g),
+      baseUrl: g.baseUrl ?? process.env.GBP_BASE_URL,
+      rsyncUrl: g.rsyncUrl,
+      machines: o.machine,
+      dryRun: o.dryRun,
+      onPhase: (t) => line.update(`sync: ${t}`),
+    }).finally(() => line.done());
     if (g.json) return printJson(r);
-    for (const b of r.builds) print(`${o.dryRun ? 'would copy' : 'copied'} ${b.machine} ${b.id}`);
+    for (const b of r.builds) print(`${o.dryRun ? 'would copy' : 'copied'} ${b.machine} ${b.id}: ${b.objects} objects (${bytes(b.bytes)}), ${b.present} already there`);
+    for (const m of r.states) print(`${o.dryRun ? 'would set' : 'set'} ${m.machine}: ${m.changes.join(', ')}`);
     print(
       `${r.builds.length} builds, ${r.objects} objects (${bytes(r.bytes)}) ${o.dryRun ? 'to copy' : `copied in ${r.seconds.toFixed(1)} s`}; ${r.present} already in ${r.to}`,
     );

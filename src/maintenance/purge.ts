@@ -7,11 +7,12 @@ import { requireBuild } from '../records/build-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { listMachines, requireState, updateState } from '../records/machine-state.js';
-import { buildsToPurge, type RetentionPolicy } from './retention.js';
+import { decideRetention, type RetentionPolicy } from './retention.js';
 
 export interface PurgePlan {
   machine: string;
-  builds: { id: string; added: number; packagesBytes: number }[];
+  /** The builds that go, each with the policy's reason. */
+  builds: { id: string; added: number; packagesBytes: number; reason: string }[];
   /** Bytes of packages that only the purged builds use, on any machine: what gc will free. */
   freedBytes: number;
 }
@@ -23,17 +24,19 @@ export async function planPurge(store: Store, machines: string[] | null, policy:
   const keptBlobs = new Set<string>();
   for (const machine of await listMachines(store)) {
     const state = await requireState(store, machine);
-    const ids = chosen.has(machine) ? new Set(buildsToPurge(state, policy, now)) : new Set<string>();
+    const gone = chosen.has(machine) ? decideRetention(state, policy, now).filter((d) => !d.keep) : [];
+    const reasons = new Map(gone.map((d) => [d.id, d.reason]));
     const builds = [];
     for (const b of state.builds) {
       const build = await requireBuild(store, machine, b.id).catch(() => null);
       const packages = build?.binpkgs.packages ?? [];
-      if (!ids.has(b.id)) {
+      const reason = reasons.get(b.id);
+      if (reason === undefined) {
         for (const p of packages) keptBlobs.add(p.sha256);
         continue;
       }
       for (const p of packages) goneBlobs.set(p.sha256, { size: p.size, machine });
-      builds.push({ id: b.id, added: b.added, packagesBytes: packages.reduce((n, p) => n + p.size, 0) });
+      builds.push({ id: b.id, added: b.added, packagesBytes: packages.reduce((n, p) => n + p.size, 0), reason });
     }
     if (chosen.has(machine)) plans.push({ machine, builds, freedBytes: 0 });
   }

@@ -21,7 +21,7 @@ import { writeInOrder } from '../ingest/write-order.js';
 import type { BuildManifest } from '../records/build-manifest.js';
 import { loadBuild, requireBuild } from '../records/build-manifest.js';
 import { forEachTreeEntry } from '../records/tree-manifest.js';
-import { listMachines, readState, requireState, updateState } from '../records/machine-state.js';
+import { listMachines, readState, requireState, updateState, type MachineState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { contentTypeOf } from '../store/http-headers.js';
 import { blobDirNames } from '../store/blob-dir.js';
@@ -42,7 +42,10 @@ export interface SyncResult {
   from: string;
   to: string;
   dryRun: boolean;
-  builds: { machine: string; id: string }[];
+  /** Each build the destination lacks, with what copying it takes. */
+  builds: { machine: string; id: string; objects: number; bytes: number; present: number }[];
+  /** Each machine whose published build, tags, kept builds or notes change, and how. */
+  states: { machine: string; changes: string[] }[];
   objects: number;
   bytes: number;
   /** Objects the destination already had. */
@@ -53,7 +56,7 @@ export interface SyncResult {
 
 export async function syncStores(from: Store, to: Store, toSite: SiteSettings, options: SyncOptions = {}): Promise<SyncResult> {
   const started = performance.now();
-  const result: SyncResult = { from: from.location, to: to.location, dryRun: !!options.dryRun, builds: [], objects: 0, bytes: 0, present: 0, seconds: 0 };
+  const result: SyncResult = { from: from.location, to: to.location, dryRun: !!options.dryRun, builds: [], states: [], objects: 0, bytes: 0, present: 0, seconds: 0 };
   const machines = options.machines?.length ? options.machines : await listMachines(from);
   if (!options.dryRun) {
     await to.recover();
@@ -84,8 +87,9 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       // the build's plan first, then (unless a dry run) its copy; what it brings counts as there
       // for the builds after it either way, so a dry run counts a shared object once, as a real run does
       const plan = await copier.planBuild(build);
-      result.builds.push({ machine, id: entry.id });
-      result.objects += plan.files.length + plan.late.length;
+      const objects = plan.files.length + plan.late.length;
+      result.builds.push({ machine, id: entry.id, objects, bytes: plan.bytes, present: plan.reused.length });
+      result.objects += objects;
       result.bytes += plan.bytes;
       result.present += plan.reused.length;
       if (!options.dryRun) {
@@ -94,16 +98,35 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       }
       copier.learn(build);
     }
-    if (options.dryRun) continue;
     // published, tags, kept and notes follow the source; builds only the destination has stay
+    const changes = markChanges(dest, source);
+    if (changes.length) result.states.push({ machine, changes });
+    if (options.dryRun) continue;
     await updateState(to, machine, (s) => {
-      const wanted = { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes };
-      if (JSON.stringify({ published: s.published, tags: s.tags, kept: s.kept, notes: s.notes }) === JSON.stringify(wanted)) return false;
-      Object.assign(s, wanted);
+      if (!markChanges(s, source).length) return false;
+      Object.assign(s, { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes });
       return true;
     });
     await refreshMachineViews(to, toSite, machine);
   }
+}
+
+/** How the destination's marks (published, tags, kept, notes) differ from the source's, one line each. */
+export function markChanges(dest: MachineState | null, source: MachineState): string[] {
+  const changes: string[] = [];
+  const was: Pick<MachineState, 'published' | 'tags' | 'kept' | 'notes'> = dest ?? { published: null, tags: {}, kept: [], notes: {} };
+  if (was.published !== source.published) changes.push(`published ${was.published ?? 'nothing'} → ${source.published ?? 'nothing'}`);
+  for (const tag of new Set([...Object.keys(was.tags), ...Object.keys(source.tags)]).values()) {
+    const a = was.tags[tag];
+    const b = source.tags[tag];
+    if (a !== b) changes.push(b === undefined ? `untag ${tag} (was ${a})` : `tag ${tag} → ${b}${a === undefined ? '' : ` (was ${a})`}`);
+  }
+  const kept = new Set(source.kept);
+  for (const id of source.kept) if (!was.kept.includes(id)) changes.push(`keep ${id}`);
+  for (const id of was.kept) if (!kept.has(id)) changes.push(`release ${id}`);
+  const notes = new Set([...Object.keys(was.notes), ...Object.keys(source.notes)]);
+  for (const id of notes) if (was.notes[id] !== source.notes[id]) changes.push(source.notes[id] === undefined ? `note on ${id} removed` : `note on ${id}`);
+  return changes;
 }
 
 /** One build, in the write order every writer of a build follows (ingest/write-order.ts). */

@@ -40,8 +40,8 @@ describe('gbp sync', () => {
     const r = await gbp(['--json', '--base-url', base, 'sync', store, `s3://${bucket}/mirror`], { env });
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().builds).toEqual([
-      { machine: 'web', id: '1' },
-      { machine: 'web', id: '2' },
+      expect.objectContaining({ machine: 'web', id: '1' }),
+      expect.objectContaining({ machine: 'web', id: '2' }),
     ]);
     // the bucket's indexes point at the bucket, and everything in them downloads
     const view = await clientFetches(`${base}/machines/web/binpkgs`);
