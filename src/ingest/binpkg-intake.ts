@@ -21,10 +21,13 @@ import { blobDirNames } from '../store/blob-dir.js';
 import type { DamageRepair } from '../records/damage.js';
 import { blobPath, keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import type { PackageRecord } from '../records/build-manifest.js';
+import { readBlobMeta, type PackageRecord } from '../records/build-manifest.js';
 import type { KnownContent } from './known-content.js';
+import { TaskGroup } from '../util/task-group.js';
 
 const MAX_INDEX_BYTES = 256 << 20;
+/** Store lookups (a LIST, and a GET when the blob is stored) in flight beside the reading. */
+const LOOKUPS_IN_FLIGHT = 16;
 
 export interface MemberSink {
   data(chunk: Buffer): void;
@@ -53,7 +56,10 @@ export class BinpkgIntake {
   private index: PackagesIndex | null = null;
   private indexByPath = new Map<string, Stanza>();
   private readonly received = new Map<string, Received>();
-  private readonly stagedBySha = new Map<string, StagedBlob>();
+  /** Each staged blob's record once its lookup ends, by SHA-256: a second member with the same bytes waits for it. */
+  private readonly stagedBySha = new Map<string, Promise<{ record: PackageRecord }>>();
+  private readonly lookups = new TaskGroup(LOOKUPS_IN_FLIGHT);
+  private hasBlobs: Promise<boolean> | null = null;
   private seq = 0;
   readonly warnings: string[] = [];
   readonly stats = { packages: 0, bytes: 0, newPackages: 0, newBytes: 0, verifiedWithoutWrite: 0 };
@@ -88,6 +94,7 @@ export class BinpkgIntake {
 
   /** Returns null for files Portage would not read as packages (they are reported and skipped). */
   beginPackage(member: string, relPath: string, size: number, mtime: number): MemberSink | null {
+    this.lookups.throwIfFailed(); // a package already refused ends the reading
     const format = formatFromName(relPath);
     if (!format) {
       this.warnings.push(`${member}: not a binary package name; skipped`);
@@ -132,50 +139,85 @@ export class BinpkgIntake {
         const [md5, sha1, sha256] = hashes.map((h) => h.digest('hex'));
         const listed = this.indexByPath.get(relPath);
         if (listed) checkAgainstIndex(member, listed, { size, md5, sha1 });
-        const already = this.stagedBySha.get(sha256);
-        if (already) {
+        // Another member with the same bytes: one blob, whenever the first one's lookup ends
+        const first = this.stagedBySha.get(sha256);
+        if (first) {
           unlinkSync(file);
-          this.receive(relPath, { member, mtime, record: { ...already.record, origin: relPath }, known: false });
+          this.lookups.run(async () => {
+            const r = await first;
+            this.receive(relPath, { member, mtime, record: { ...r.record, origin: relPath }, known: false });
+          });
           return;
         }
-        // One listing of the blob's directory tells whether it is stored (meta.json), or was
-        // uploaded by a pull that died before recording it (the file alone): then it is not sent again.
-        const present = await blobDirNames(this.store, sha256);
-        const existing = present.has('meta.json') ? readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256) : null;
-        if (existing) {
-          if (this.repair?.blobShas.has(sha256)) this.repair.offerBlob(sha256, file);
-          else unlinkSync(file);
-          this.receive(relPath, { member, mtime, record: { ...existing, origin: relPath }, known: false });
-          return;
-        }
-        let meta;
-        try {
-          meta = await readBinpkgMetadata(file, format);
-        } catch (err) {
-          throw archiveError(member, `cannot read the package's metadata: ${(err as Error).message}`);
-        }
-        let stanza: Stanza;
-        try {
-          stanza = stanzaFromMetadata(meta, { size, md5, sha1 });
-        } catch (err) {
-          throw archiveError(member, (err as Error).message);
-        }
-        const record: PackageRecord = {
-          origin: relPath,
-          sha256,
-          size,
-          md5,
-          sha1,
-          format,
-          signed: meta.signed,
-          stanza,
-          description: meta.values.DESCRIPTION?.trim() || undefined,
-        };
-        const staged: StagedBlob = { file, record, storedNames: present };
-        this.stagedBySha.set(sha256, staged);
-        this.receive(relPath, { member, mtime, staged, record, known: false });
+        let settle!: (r: { record: PackageRecord }) => void;
+        let fail!: (err: unknown) => void;
+        const looked = new Promise<{ record: PackageRecord }>((res, rej) => ((settle = res), (fail = rej)));
+        looked.catch(() => {}); // the failure is the lookup's own, thrown by the group; duplicates see it too
+        this.stagedBySha.set(sha256, looked);
+        // The store lookup and the metadata read run beside the rest of the archive's reading:
+        // against a bucket, one request per new package would otherwise pause the stream each time.
+        this.lookups.run(async () => {
+          try {
+            settle(await this.settleStaged(member, relPath, mtime, file, format, { size, md5, sha1, sha256 }));
+          } catch (err) {
+            fail(err);
+            throw err;
+          }
+        });
       },
     };
+  }
+
+  /** Whether the store has the blob (then the staged file goes), else the new blob's record from its metadata. */
+  private async settleStaged(member: string, relPath: string, mtime: number, file: string, format: BinpkgFormat, d: { size: number; md5: string; sha1: string; sha256: string }): Promise<{ record: PackageRecord }> {
+    const { size, md5, sha1, sha256 } = d;
+    // One listing of the blob's directory tells whether it is stored (meta.json), or was uploaded
+    // by a pull that died before recording it (the file alone): then it is not sent again. A store
+    // without any blob (a first pull into a new bucket) is not asked per package.
+    const present = (await this.storeHasBlobs()) ? await blobDirNames(this.store, sha256) : new Set<string>();
+    const existing = present.has('meta.json') ? readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256) : null;
+    if (existing) {
+      if (this.repair?.blobShas.has(sha256)) this.repair.offerBlob(sha256, file);
+      else unlinkSync(file);
+      const record = { ...existing, origin: relPath };
+      this.receive(relPath, { member, mtime, record, known: false });
+      return { record };
+    }
+    let meta;
+    try {
+      meta = await readBinpkgMetadata(file, format);
+    } catch (err) {
+      throw archiveError(member, `cannot read the package's metadata: ${(err as Error).message}`);
+    }
+    let stanza: Stanza;
+    try {
+      stanza = stanzaFromMetadata(meta, { size, md5, sha1 });
+    } catch (err) {
+      throw archiveError(member, (err as Error).message);
+    }
+    const record: PackageRecord = {
+      origin: relPath,
+      sha256,
+      size,
+      md5,
+      sha1,
+      format,
+      signed: meta.signed,
+      stanza,
+      description: meta.values.DESCRIPTION?.trim() || undefined,
+    };
+    const staged: StagedBlob = { file, record, storedNames: present };
+    this.receive(relPath, { member, mtime, staged, record, known: false });
+    return { record };
+  }
+
+  /** One listing, at most one key, for the whole pull. */
+  private storeHasBlobs(): Promise<boolean> {
+    this.hasBlobs ??= (async () => {
+      for await (const _ of this.store.list('blobs/')) return true;
+      return false;
+    })();
+    return this.hasBlobs;
   }
 
   private receive(relPath: string, r: Received): void {
@@ -186,7 +228,13 @@ export class BinpkgIntake {
    * Cross-checks the packages against the build's index and returns the records in index order,
    * plus the new blobs to store. Throws an archive error naming the first inconsistency.
    */
-  finish(): { header: Stanza; packages: PackageRecord[]; newBlobs: StagedBlob[] } {
+  /** Waits for the store lookups in flight; throws the first refusal among them. */
+  settle(): Promise<void> {
+    return this.lookups.wait();
+  }
+
+  async finish(): Promise<{ header: Stanza; packages: PackageRecord[]; newBlobs: StagedBlob[] }> {
+    await this.lookups.wait();
     if (!this.index) {
       throw archiveError('binpkgs/Packages', "missing: the build's own Packages index is needed to check its packages");
     }
@@ -223,17 +271,6 @@ export class BinpkgIntake {
     this.stats.newBytes = [...newBlobs.values()].reduce((n, b) => n + b.record.size, 0);
     const header = { ...this.index.header };
     return { header, packages, newBlobs: [...newBlobs.values()] };
-  }
-}
-
-/** A blob's meta.json, or null when missing or torn (a crash between write and flush). */
-function readBlobMeta(raw: Buffer | null, sha256: string): PackageRecord | null {
-  if (!raw) return null;
-  try {
-    const record = JSON.parse(raw.toString('utf8')) as PackageRecord;
-    return record.sha256 === sha256 && record.stanza?.PATH ? record : null;
-  } catch {
-    return null;
   }
 }
 

@@ -9,12 +9,13 @@ import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { forEachLimit } from '../util/pool.js';
-import { BUILD_FORMAT, type BuildManifest, type TreeRef } from '../records/build-manifest.js';
+import { BUILD_FORMAT, readBlobMeta, type BuildManifest, type PackageRecord, type TreeRef } from '../records/build-manifest.js';
 import { encodeTree } from '../records/tree-manifest.js';
 import type { IngestResult } from './ingest.js';
 import { writeInOrder, type CommitResult } from './write-order.js';
 
-const PARALLEL_PUTS = 8;
+/** As many uploads in flight as sync keeps (maintenance/sync.ts): a bucket's throughput comes from concurrency. */
+const PARALLEL_PUTS = 16;
 
 export async function commitBuild(
   store: Store,
@@ -48,9 +49,19 @@ export async function commitBuild(
       });
     },
     markers: async () => {
+      // A pull of another machine may have stored the same new package meanwhile: its record (PATH,
+      // MTIME) is the one the package keeps for life (invariant 4), and this build takes it.
+      const adopted = new Map<string, PackageRecord>();
       await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ record }) => {
         const { origin: _origin, ...meta } = record;
-        await store.putIfAbsent(keys.blobMeta(record.sha256), `${JSON.stringify(meta)}\n`, { ...deferred, contentType: 'application/json' });
+        const key = keys.blobMeta(record.sha256);
+        if (await store.putIfAbsent(key, `${JSON.stringify(meta)}\n`, { ...deferred, contentType: 'application/json' })) return;
+        const theirs = readBlobMeta(await store.get(key), record.sha256);
+        if (theirs) adopted.set(record.sha256, theirs);
+      });
+      const packages = ingest.packages.map((p) => {
+        const theirs = adopted.get(p.sha256);
+        return theirs ? { ...theirs, origin: p.origin } : p;
       });
       const trees: Record<string, TreeRef> = {};
       const reused = new Set<string>(alreadyStored);
@@ -64,7 +75,7 @@ export async function commitBuild(
         for (const e of files) if (e.pack && !written.has(e.pack)) reused.add(keys.pack(e.pack));
       }
       // Objects this build shares with older ones: a lease keeps a concurrent gc off them (invariant 6).
-      const fresh = new Set(ingest.newBlobs.map((b) => b.record.sha256));
+      const fresh = new Set(ingest.newBlobs.map((b) => b.record.sha256).filter((sha) => !adopted.has(sha)));
       for (const p of ingest.packages) if (!fresh.has(p.sha256)) reused.add(keys.blobMeta(p.sha256));
       const manifest: BuildManifest = {
         format: BUILD_FORMAT,
@@ -73,12 +84,12 @@ export async function commitBuild(
         created,
         parent,
         archive: ingest.archive,
-        binpkgs: { header: ingest.header, packages: ingest.packages },
+        binpkgs: { header: ingest.header, packages },
         trees,
         warnings: ingest.warnings,
       };
       const own: string[] = [];
-      for (const { record } of ingest.newBlobs) own.push(keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!), keys.blobMeta(record.sha256));
+      for (const { record } of ingest.newBlobs) if (fresh.has(record.sha256)) own.push(keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!), keys.blobMeta(record.sha256));
       for (const pack of ingest.packs) own.push(keys.pack(pack.id));
       for (const ref of Object.values(trees)) own.push(keys.tree(ref.manifest));
       return { manifest, reused: [...reused], written: own.filter((k) => !reused.has(k)) };

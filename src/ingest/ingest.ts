@@ -284,8 +284,9 @@ export async function ingestArchive(
       }
     }
     reader.end();
+    await binpkgs.settle(); // a package refused while the rest was read is the archive's first error
     sink.finish();
-    const { header, packages, newBlobs } = binpkgs.finish();
+    const { header, packages, newBlobs } = await binpkgs.finish();
     const packList = packs.finish();
     const treeResult = trees.result();
     renamePacks(treeResult, packList);
@@ -302,6 +303,7 @@ export async function ingestArchive(
       stats: { members: sink.members, trees: trees.stats, binpkgs: binpkgs.stats },
     };
   } catch (err) {
+    await binpkgs.settle().catch(() => {}); // no lookup still reads the staging directory
     packs.abort();
     throw err;
   }

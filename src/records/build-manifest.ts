@@ -82,3 +82,14 @@ export async function requireBuild(store: Store, machine: string, id: string): P
   if (!build) throw new GbpError('not-found', `${machine} ${id}`, 'the build record is missing');
   return build;
 }
+
+/** A blob's meta.json, or null when missing or torn (a crash between write and flush). */
+export function readBlobMeta(raw: Buffer | null, sha256: string): PackageRecord | null {
+  if (!raw) return null;
+  try {
+    const record = JSON.parse(raw.toString('utf8')) as PackageRecord;
+    return record.sha256 === sha256 && record.stanza?.PATH ? record : null;
+  } catch {
+    return null;
+  }
+}
