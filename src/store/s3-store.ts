@@ -85,6 +85,8 @@ export class S3Store implements Store {
   /** Requests sent, by kind: the benchmark reports them, and tests assert proportionality. */
   private readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 };
   private bytesSent = 0;
+  /** Records that never change once written, as this process wrote or read them: never asked for twice. */
+  private readonly immutable = new ImmutableRecords(IMMUTABLE_CACHE_BYTES);
 
   constructor(options: S3StoreOptions) {
     this.client = options.client;
@@ -109,7 +111,11 @@ export class S3Store implements Store {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    return (await this.getVersioned(key))?.data ?? null;
+    const cached = this.immutable.get(key);
+    if (cached) return cached;
+    const data = (await this.getVersioned(key))?.data ?? null;
+    if (data) this.immutable.offer(key, data);
+    return data;
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
@@ -225,6 +231,7 @@ export class S3Store implements Store {
 
   async delete(key: string): Promise<void> {
     this.requests.delete++;
+    this.immutable.drop(key);
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
     } catch (err) {
@@ -334,6 +341,7 @@ export class S3Store implements Store {
     );
     try {
       await this.client.send(command);
+      this.immutable.offer(key, body);
       return true;
     } catch (err) {
       const status = statusOf(err);
@@ -463,5 +471,44 @@ class ByteBudget {
         next.go();
       }
     }
+  }
+}
+
+const IMMUTABLE_CACHE_BYTES = 64 << 20;
+/** Keys whose content is fixed once written: build records, their page facts, tree manifests, blob records. */
+const IMMUTABLE_RECORD = /^(?:builds\/[^/]+\/[^/]+\/(?:build|page)\.json|trees\/[0-9a-f]{2}\/[0-9a-f]{64}\.json\.gz|blobs\/[0-9a-f]{2}\/[0-9a-f]{64}\/meta\.json)$/;
+
+/**
+ * A pull reads the build it just wrote (pages, views, the lease) and the trees it reused several
+ * times; against a bucket each read is a round trip. Only records that cannot change are kept, up
+ * to a byte budget (oldest out first), so memory stays bounded and nothing served can go stale.
+ */
+class ImmutableRecords {
+  private readonly entries = new Map<string, Buffer>();
+  private bytes = 0;
+
+  constructor(private readonly budget: number) {}
+
+  get(key: string): Buffer | undefined {
+    return this.entries.get(key);
+  }
+
+  offer(key: string, data: Buffer): void {
+    if (!IMMUTABLE_RECORD.test(key) || data.length > this.budget / 8) return;
+    this.drop(key);
+    this.entries.set(key, data);
+    this.bytes += data.length;
+    for (const [k, v] of this.entries) {
+      if (this.bytes <= this.budget) break;
+      this.entries.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+
+  drop(key: string): void {
+    const had = this.entries.get(key);
+    if (!had) return;
+    this.entries.delete(key);
+    this.bytes -= had.length;
   }
 }

@@ -149,6 +149,35 @@ describe('cost and failure on a bucket', () => {
     expect(total(f.traffic)).toBeLessThan(n.trees.files / 4);
   });
 
+  it('a build that changed nothing costs the same requests for 40 packages as for 5, and sends no content', async () => {
+    const noChange = async (archive: string) => {
+      const { run } = onBucket(await newPublicBucket());
+      expect((await run(['pull', archive, '-m', 'm', '-b', '1', '--publish'])).code).toBe(0);
+      const again = await run(['--json', 'pull', archive, '-m', 'm', '-b', '2', '--publish']);
+      expect(again.code, again.stderr).toBe(0);
+      const r = again.json();
+      expect(r.packages.new).toBe(0);
+      expect(r.trees.newFiles).toBe(0);
+      return r as { packages: { total: number }; traffic: { requests: Record<string, number>; bytesSent: number } };
+    };
+    const big = await noChange(generated.m1b1);
+    const small = await noChange(BUILD1);
+    expect(big.packages.total).toBeGreaterThan(5 * small.packages.total);
+    console.log(`no-change build's requests: ${JSON.stringify(big.traffic.requests)}`);
+    // the records, views and pages of one build: a fixed count, whatever the build holds (the
+    // build page reads the few /etc/portage files it shows, which the two archives differ in)
+    const { get: bigGets, ...bigRest } = big.traffic.requests;
+    const { get: smallGets, ...smallRest } = small.traffic.requests;
+    expect(bigRest).toEqual(smallRest);
+    expect(Math.abs(bigGets - smallGets)).toBeLessThanOrEqual(3);
+    const total = Object.values(big.traffic.requests).reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual(70);
+    expect(big.traffic.requests.list).toBeLessThanOrEqual(5);
+    expect(big.traffic.requests.multipart).toBe(0);
+    // no content goes up again: only the build's records, its index and the pages
+    expect(big.traffic.bytesSent).toBeLessThan(300_000);
+  });
+
   it('SIGKILL in the middle of an upload: clients never see a gap, the re-run sends only the rest', async () => {
     const bucket = await newPublicBucket();
     const { base, run, env } = onBucket(bucket);
