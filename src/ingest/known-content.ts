@@ -20,6 +20,8 @@ export interface KnownLocation {
   pack: string | null;
   offset: number;
   size: number;
+  /** The content's SHA-256 as the map already holds it: entries that reuse the content share the string. */
+  sha256?: string;
 }
 
 export class KnownContent {
@@ -33,7 +35,7 @@ export class KnownContent {
   addTree(name: string, manifest: Buffer): void {
     forEachTreeEntry(manifest, (e) => {
       if (e.type !== 'f' || !e.sha256 || !e.pack) return;
-      if (!this.byHash.has(e.sha256)) this.byHash.set(e.sha256, { pack: e.pack, offset: e.offset, size: e.size });
+      if (!this.byHash.has(e.sha256)) this.byHash.set(e.sha256, { pack: e.pack, offset: e.offset, size: e.size, sha256: e.sha256 });
     });
     this.treeNames.add(name);
   }

@@ -137,7 +137,7 @@ export class TreeIntake {
     sha256: string,
     loc: KnownLocation,
   ): TreeEntry {
-    const e: TreeEntry = { path, type: 'f', mode, mtime, size, sha256, xxh64: null, pack: loc.pack, offset: loc.offset, target: null };
+    const e: TreeEntry = { path, type: 'f', mode, mtime, size, sha256: loc.sha256 ?? sha256, xxh64: null, pack: loc.pack, offset: loc.offset, target: null };
     this.push(tree, e);
     this.stats.files++;
     this.stats.bytes += size;

@@ -6,8 +6,8 @@
  * configuration files, and each repository's snapshot (timestamp.chk, file count changed).
  */
 import type { BuildManifest, PackageRecord } from './build-manifest.js';
-import { loadTreeEntries, readTreeFile, type TreeCache } from './tree-files.js';
-import type { TreeEntry } from './tree-manifest.js';
+import { loadTreeEntries, loadTreeManifest, readEntryFile, readTreeFile, type TreeCache } from './tree-files.js';
+import { countTreeChanges, findTreeEntries, type TreeEntry } from './tree-manifest.js';
 import { compareVersions, parseCpv } from '../binpkg/version.js';
 import type { Store } from '../store/store.js';
 
@@ -119,15 +119,19 @@ export function diffTrees(a: TreeEntry[] | null, b: TreeEntry[] | null): FileCha
   return out;
 }
 
-/** A repository snapshot's metadata/timestamp.chk, if the archive carries one. */
-export async function repoTimestampOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
-  return (await readTreeFile(store, tree, 'metadata/timestamp.chk'))?.toString('utf8').trim() ?? null;
+/**
+ * What a repository snapshot says of itself: metadata/timestamp.chk, and the commit a repository
+ * job recorded in metadata/build.json (`commit`, or `revision`). One walk of the stored manifest.
+ */
+export async function repoMarks(store: Store, manifest: Buffer | null): Promise<{ timestamp: string | null; commit: string | null }> {
+  if (!manifest) return { timestamp: null, commit: null };
+  const found = findTreeEntries(manifest, ['metadata/timestamp.chk', 'metadata/build.json']);
+  const stamp = await readEntryFile(store, found.get('metadata/timestamp.chk') ?? null, 'metadata/timestamp.chk');
+  const raw = await readEntryFile(store, found.get('metadata/build.json') ?? null, 'metadata/build.json');
+  return { timestamp: stamp?.toString('utf8').trim() ?? null, commit: raw ? commitIn(raw) : null };
 }
 
-/** The commit a repo job recorded in metadata/build.json (`commit`, or `revision`), if any. */
-export async function commitOf(store: Store, tree: TreeEntry[] | null): Promise<string | null> {
-  const raw = await readTreeFile(store, tree, 'metadata/build.json');
-  if (!raw) return null;
+function commitIn(raw: Buffer): string | null {
   try {
     const j = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     const c = j.commit ?? j.revision;
@@ -150,15 +154,16 @@ export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifes
   const names = [...new Set([...Object.keys(a.trees), ...Object.keys(b.trees)])].filter((t) => t.startsWith('repos/')).sort();
   for (const name of names) {
     if (a.trees[name]?.manifest === b.trees[name]?.manifest) continue;
-    const [ta, tb] = [await loadTreeEntries(store, a, name, cache), await loadTreeEntries(store, b, name, cache)];
-    const d = diffTrees(ta, tb);
+    // repositories are large: compared as two walks of their manifests, neither held decoded
+    const [ta, tb] = [await loadTreeManifest(store, a, a.trees[name]?.manifest), await loadTreeManifest(store, b, b.trees[name]?.manifest)];
+    const [ma, mb] = [await repoMarks(store, ta), await repoMarks(store, tb)];
     repos.push({
       repo: name.slice('repos/'.length),
-      from: await repoTimestampOf(store, ta),
-      to: await repoTimestampOf(store, tb),
-      fromCommit: await commitOf(store, ta),
-      toCommit: await commitOf(store, tb),
-      filesChanged: d.added.length + d.removed.length + d.changed.length,
+      from: ma.timestamp,
+      to: mb.timestamp,
+      fromCommit: ma.commit,
+      toCommit: mb.commit,
+      filesChanged: countTreeChanges(ta, tb),
     });
   }
   return {

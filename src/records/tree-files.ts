@@ -20,15 +20,25 @@ export async function loadTreeEntries(store: Store, build: BuildManifest, tree: 
 }
 
 async function decodeStoredTree(store: Store, build: BuildManifest, manifest: string): Promise<TreeEntry[]> {
+  return decodeTree((await loadTreeManifest(store, build, manifest))!);
+}
+
+/** A tree's manifest as stored (gzip), for walks that need not hold the decoded tree. */
+export async function loadTreeManifest(store: Store, build: BuildManifest, manifest: string | undefined): Promise<Buffer | null> {
+  if (!manifest) return null;
   const data = await store.get(keys.tree(manifest));
   if (!data) throw new GbpError('store', keys.tree(manifest), `tree manifest of ${build.machine} ${build.id} is missing`);
-  return decodeTree(data);
+  return data;
 }
 
 /** The bytes of one file, verified against its SHA-256; null when the tree has no such file. */
 export async function readTreeFile(store: Store, entries: TreeEntry[] | null, path: string): Promise<Buffer | null> {
-  const e = entries?.find((x) => x.path === path && x.type === 'f');
-  if (!e || !e.pack || !e.sha256) return null;
+  return readEntryFile(store, entries?.find((x) => x.path === path) ?? null, path);
+}
+
+/** The bytes of one entry's file, verified against its SHA-256; null unless it is a stored file. */
+export async function readEntryFile(store: Store, e: TreeEntry | null, path: string): Promise<Buffer | null> {
+  if (!e || e.type !== 'f' || !e.pack || !e.sha256) return null;
   const data = await store.getRange(keys.pack(e.pack), e.offset, e.size);
   if (createHash('sha256').update(data).digest('hex') !== e.sha256) {
     throw new GbpError('store', keys.pack(e.pack), `content of ${path} does not match its SHA-256 (corrupt pack)`);

@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseCpv } from '../binpkg/version.js';
 import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
 import { loadBuild } from '../records/build-manifest.js';
-import { loadTreeEntries, readTreeFile, type TreeCache } from '../records/tree-files.js';
-import { commitOf, diffBuilds, repoTimestampOf, worldOf, type BuildDiff, type ChangeKind } from '../records/build-diff.js';
+import { loadTreeEntries, loadTreeManifest, readTreeFile, type TreeCache } from '../records/tree-files.js';
+import { diffBuilds, repoMarks, worldOf, type BuildDiff, type ChangeKind } from '../records/build-diff.js';
 import { listMachines, readState, type MachineState } from '../records/machine-state.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
@@ -211,8 +211,9 @@ async function computeFacts(store: Store, build: BuildManifest) {
       repos.push({ name: change.repo, files: ref.files, bytes: ref.bytes, timestamp: change.to, commit: change.toCommit, changed: change.filesChanged });
       continue;
     }
-    const entries = await loadTreeEntries(store, build, name, trees);
-    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: await repoTimestampOf(store, entries), commit: await commitOf(store, entries), changed: parent ? 0 : null });
+    const manifest = await loadTreeManifest(store, build, ref.manifest);
+    const marks = await repoMarks(store, manifest);
+    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: marks.timestamp, commit: marks.commit, changed: parent ? 0 : null });
   }
   // How long the build took, as far as the packages tell: from the first to the last package this
   // build compiled (its instances new since the parent; all of them for a first build).
