@@ -520,6 +520,12 @@ const printable = (text: string) => shorten(text).replace(/[\x00-\x08\x0b-\x1f\x
 
 async function run(): Promise<number> {
   overrideExits(program);
+  // The AWS SDK announces its own future Node.js requirement on every run: not the user's concern
+  // in a CI log. Every other warning is printed as Node.js would.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    if (w.name !== 'NodeVersionSupportWarning') process.stderr.write(`gbp: warning: ${w.name}: ${w.message}\n`);
+  });
   // `gbp list | head -1`: a reader that went away is not an error of ours
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);

@@ -47,7 +47,7 @@ import type { PutOptions, Store, StoreTraffic, Versioned } from './store.js';
 const MULTIPART_THRESHOLD = 96 * 1024 * 1024;
 const PART_SIZE = 16 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
-const UPLOAD_BUFFER_BYTES = 128 * 1024 * 1024;
+const UPLOAD_BUFFER_BYTES = 64 * 1024 * 1024;
 /** An incomplete multipart upload older than this belongs to a writer that died. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
 /** The store's private keys (probe objects, leases): never listed, never served. */
