@@ -12,6 +12,9 @@
  *        npm run bench -- --only export     (the export alone, on the store a full run left)
  *        npm run bench -- --only serve      (gbp serve vs nginx with wrk; needs nginx and wrk)
  *        npm run bench -- --only s3 [--skip-plain]   (gbp sync vs rclone sync to the test Ceph RGW)
+ *        npm run bench -- --only bucket [--shape desktop]   (pulls straight into the test RGW vs local pull + sync)
+ * --shape desktop: the medium fixture shaped as a desktop (950 packages with the measured giants,
+ * fresh checkout mtimes on every repository file), generated once into --work.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchExport } from './export.js';
 import { benchS3 } from './s3.js';
+import { benchBucket } from './bucket.js';
 import { benchServe } from './serve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,10 +59,11 @@ async function main(): Promise<void> {
   const scale = arg('payload-scale', '0.25');
   const runs = Number(arg('runs', '3'));
   const work = resolve(arg('work', join(ROOT, 'bench-work')));
-  const fixtures = join(work, `fixtures-${size}-${scale}-3`);
+  const shape = arg('shape', 'server');
+  const fixtures = join(work, shape === 'server' ? `fixtures-${size}-${scale}-3` : `fixtures-${shape}-${scale}-3`);
   if (!existsSync(join(fixtures, 'fixtures.json'))) {
-    process.stderr.write(`generating the ${size} fixture (payload scale ${scale}) in ${fixtures} ...\n`);
-    const g = spawnSync(process.execPath, [GENERATE, '--size', size, '--out', fixtures, '--builds', '3', '--machines', '1', '--payload-scale', scale], { stdio: 'inherit' });
+    process.stderr.write(`generating the ${size} fixture (${shape}, payload scale ${scale}) in ${fixtures} ...\n`);
+    const g = spawnSync(process.execPath, [GENERATE, '--size', size, '--shape', shape, '--out', fixtures, '--builds', '3', '--machines', '1', '--payload-scale', scale], { stdio: 'inherit' });
     if (g.status !== 0) throw new Error('fixture generation failed');
   }
   const meta = JSON.parse(readFileSync(join(fixtures, 'fixtures.json'), 'utf8'));
@@ -69,6 +74,11 @@ async function main(): Promise<void> {
   if (arg('only', '') === 'serve') {
     // gbp serve against nginx, on the store a full run left
     process.stdout.write(`${JSON.stringify(await benchServe(GBP, store, work, runs), null, 2)}\n`);
+    return;
+  }
+  if (arg('only', '') === 'bucket') {
+    const r = await benchBucket({ root: ROOT, gbp: GBP, work, machine: first.machine, archives: [first.file, next.file], measure, runs });
+    process.stdout.write(`${JSON.stringify({ shape, payloadScale: Number(scale), ...r }, null, 2)}\n`);
     return;
   }
   if (arg('only', '') === 's3') {

@@ -29,7 +29,7 @@ export interface S3Side {
   peakRssMb?: number;
 }
 
-function rgwEnv(root: string): { env: Record<string, string>; stop: () => void } {
+export function rgwEnv(root: string): { env: Record<string, string>; stop: () => void } {
   const file = process.env.GBP_TEST_RGW_ENV || '/tmp/gbp-rgw/env';
   let stop = () => {};
   if (!existsSync(file)) {
@@ -42,7 +42,7 @@ function rgwEnv(root: string): { env: Record<string, string>; stop: () => void }
   return { env, stop };
 }
 
-function rcloneEnv(env: Record<string, string>): Record<string, string> {
+export function rcloneEnv(env: Record<string, string>): Record<string, string> {
   return {
     RCLONE_CONFIG_BENCH_TYPE: 's3',
     RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph',
