@@ -9,7 +9,8 @@
  *   confirm, and never written; or
  * - are staged to a file while MD5, SHA1 and SHA-256 are computed; then the store is asked whether
  *   that blob exists, and only a new blob has its metadata read (from the staged file, by position)
- *   and is kept for the commit.
+ *   and is kept for the commit. Those lookups run beside the rest of the reading (a TaskGroup),
+ *   and `finish` waits for them.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
@@ -57,7 +58,7 @@ export class BinpkgIntake {
   private indexByPath = new Map<string, Stanza>();
   private readonly received = new Map<string, Received>();
   /** Each staged blob's record once its lookup ends, by SHA-256: a second member with the same bytes waits for it. */
-  private readonly stagedBySha = new Map<string, Promise<{ record: PackageRecord }>>();
+  private readonly stagedBySha = new Map<string, Promise<PackageRecord>>();
   private readonly lookups = new TaskGroup(LOOKUPS_IN_FLIGHT);
   private hasBlobs: Promise<boolean> | null = null;
   private seq = 0;
@@ -144,32 +145,20 @@ export class BinpkgIntake {
         if (first) {
           unlinkSync(file);
           this.lookups.run(async () => {
-            const r = await first;
-            this.receive(relPath, { member, mtime, record: { ...r.record, origin: relPath }, known: false });
+            const record = await first;
+            this.receive(relPath, { member, mtime, record: { ...record, origin: relPath }, known: false });
           });
           return;
         }
-        let settle!: (r: { record: PackageRecord }) => void;
-        let fail!: (err: unknown) => void;
-        const looked = new Promise<{ record: PackageRecord }>((res, rej) => ((settle = res), (fail = rej)));
-        looked.catch(() => {}); // the failure is the lookup's own, thrown by the group; duplicates see it too
-        this.stagedBySha.set(sha256, looked);
         // The store lookup and the metadata read run beside the rest of the archive's reading:
         // against a bucket, one request per new package would otherwise pause the stream each time.
-        this.lookups.run(async () => {
-          try {
-            settle(await this.settleStaged(member, relPath, mtime, file, format, { size, md5, sha1, sha256 }));
-          } catch (err) {
-            fail(err);
-            throw err;
-          }
-        });
+        this.stagedBySha.set(sha256, this.lookups.run(() => this.settleStaged(member, relPath, mtime, file, format, { size, md5, sha1, sha256 })));
       },
     };
   }
 
   /** Whether the store has the blob (then the staged file goes), else the new blob's record from its metadata. */
-  private async settleStaged(member: string, relPath: string, mtime: number, file: string, format: BinpkgFormat, d: { size: number; md5: string; sha1: string; sha256: string }): Promise<{ record: PackageRecord }> {
+  private async settleStaged(member: string, relPath: string, mtime: number, file: string, format: BinpkgFormat, d: { size: number; md5: string; sha1: string; sha256: string }): Promise<PackageRecord> {
     const { size, md5, sha1, sha256 } = d;
     // One listing of the blob's directory tells whether it is stored (meta.json), or was uploaded
     // by a pull that died before recording it (the file alone): then it is not sent again. A store
@@ -181,7 +170,7 @@ export class BinpkgIntake {
       else unlinkSync(file);
       const record = { ...existing, origin: relPath };
       this.receive(relPath, { member, mtime, record, known: false });
-      return { record };
+      return record;
     }
     let meta;
     try {
@@ -208,7 +197,7 @@ export class BinpkgIntake {
     };
     const staged: StagedBlob = { file, record, storedNames: present };
     this.receive(relPath, { member, mtime, staged, record, known: false });
-    return { record };
+    return record;
   }
 
   /** One listing, at most one key, for the whole pull. */

@@ -7,7 +7,7 @@
  */
 import type { BuildManifest, PackageRecord } from './build-manifest.js';
 import { loadTreeEntries, loadTreeManifest, readEntryFile, readTreeFile, type TreeCache } from './tree-files.js';
-import { countTreeChanges, findTreeEntries, type TreeEntry } from './tree-manifest.js';
+import { countTreeChanges, findTreeEntries, sameContent, type TreeEntry } from './tree-manifest.js';
 import { compareVersions, parseCpv } from '../binpkg/version.js';
 import type { Store } from '../store/store.js';
 
@@ -112,7 +112,7 @@ export function diffTrees(a: TreeEntry[] | null, b: TreeEntry[] | null): FileCha
   for (const [path, e] of mb) {
     const o = ma.get(path);
     if (!o) out.added.push(path);
-    else if (o.type !== e.type || o.sha256 !== e.sha256 || o.target !== e.target) out.changed.push(path);
+    else if (!sameContent(o, e)) out.changed.push(path);
   }
   for (const path of ma.keys()) if (!mb.has(path)) out.removed.push(path);
   for (const list of Object.values(out)) list.sort();

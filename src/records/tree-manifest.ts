@@ -105,8 +105,7 @@ export function countTreeChanges(a: Buffer | null, b: Buffer | null): number {
       changes++;
       y = ib.next();
     } else {
-      const [e, f] = [x.value, y.value];
-      if (e.type !== f.type || e.sha256 !== f.sha256 || e.target !== f.target) changes++;
+      if (!sameContent(x.value, y.value)) changes++;
       x = ia.next();
       y = ib.next();
     }
@@ -115,6 +114,11 @@ export function countTreeChanges(a: Buffer | null, b: Buffer | null): number {
 }
 
 /** A missing tree (null) walks as an empty one. */
+/** Two entries at one path hold the same thing: type, content and link target. */
+export function sameContent(a: TreeEntry, b: TreeEntry): boolean {
+  return a.type === b.type && a.sha256 === b.sha256 && a.target === b.target;
+}
+
 function* nonDirectories(data: Buffer | null): Generator<TreeEntry> {
   if (data) for (const e of treeEntries(data)) if (e.type !== 'd') yield e;
 }

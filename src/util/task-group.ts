@@ -5,16 +5,33 @@
  */
 export class TaskGroup {
   private running = 0;
-  private readonly queue: (() => Promise<void>)[] = [];
+  private readonly queue: { start: () => Promise<void>; cancel: (err: unknown) => void }[] = [];
   private readonly idle: (() => void)[] = [];
   private failure: { err: unknown } | null = null;
 
   constructor(private readonly limit: number) {}
 
-  run(work: () => Promise<void>): void {
-    if (this.failure) return;
-    this.queue.push(work);
+  /**
+   * Queues `work`; the returned promise is its result. Its failure is the group's (`wait` throws
+   * it), so a caller that never awaits the result leaves nothing unhandled.
+   */
+  run<T>(work: () => Promise<T>): Promise<T> {
+    let resolve!: (value: T) => void;
+    let reject!: (err: unknown) => void;
+    const result = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+    result.catch(() => {});
+    if (this.failure) {
+      reject(this.failure.err);
+      return result;
+    }
+    const start = () =>
+      work().then(resolve, (err: unknown) => {
+        reject(err);
+        throw err;
+      });
+    this.queue.push({ start, cancel: reject });
     this.pump();
+    return result;
   }
 
   throwIfFailed(): void {
@@ -29,12 +46,12 @@ export class TaskGroup {
 
   private pump(): void {
     while (this.running < this.limit && this.queue.length && !this.failure) {
-      const work = this.queue.shift()!;
+      const { start } = this.queue.shift()!;
       this.running++;
-      work()
+      start()
         .catch((err: unknown) => {
           this.failure ??= { err };
-          this.queue.length = 0;
+          for (const queued of this.queue.splice(0)) queued.cancel(this.failure.err);
         })
         .finally(() => {
           this.running--;

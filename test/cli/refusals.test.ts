@@ -138,6 +138,17 @@ const cases: Case[] = [
     },
   },
   {
+    // the second copy waits for the first one's lookup, which fails: the pull must end, not hang
+    name: 'the same unreadable package under two names',
+    error: new RegExp(`${hello}: cannot read the package's metadata`),
+    archive: (ms) => {
+      const junk = Buffer.alloc(20480, 0x43);
+      describeInIndex(ms, 'app-misc/hello/hello-1.0-1.gpkg.tar', junk);
+      const withCopy = withPackage(ms, { path: 'app-misc/hello/hello-1.0-9.gpkg.tar', cpv: 'app-misc/hello-1.0', buildId: '9', bytes: junk });
+      return tgz(withCopy.map((m) => (m.path === hello ? { ...m, data: junk } : m)));
+    },
+  },
+  {
     name: 'a missing binpkgs/Packages',
     error: /binpkgs\/Packages: missing/,
     archive: (ms) => tgz(ms.filter((m) => m.path !== 'binpkgs/Packages')),
