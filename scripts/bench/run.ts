@@ -13,6 +13,8 @@
  *        npm run bench -- --only serve      (gbp serve vs nginx with wrk; needs nginx and wrk)
  *        npm run bench -- --only s3 [--skip-plain]   (gbp sync vs rclone sync to the test Ceph RGW)
  *        npm run bench -- --only bucket [--shape desktop]   (pulls straight into the test RGW vs local pull + sync)
+ *        npm run bench -- --only growth [--builds 2000] [--machines 50] [--machine-builds 20]
+ *                                           (a store growing to thousands of builds, small fixture)
  * --shape desktop: the medium fixture shaped as a desktop (950 packages with the measured giants,
  * fresh checkout mtimes on every repository file), generated once into --work.
  */
@@ -24,6 +26,7 @@ import { benchExport } from './export.js';
 import { benchS3 } from './s3.js';
 import { benchBucket } from './bucket.js';
 import { benchServe } from './serve.js';
+import { benchGrowth } from './growth.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../../..');
@@ -60,6 +63,27 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs', '3'));
   const work = resolve(arg('work', join(ROOT, 'bench-work')));
   const shape = arg('shape', 'server');
+  if (arg('only', '') === 'growth') {
+    const small = join(work, 'fixtures-small-growth');
+    if (!existsSync(join(small, 'fixtures.json'))) {
+      const g = spawnSync(process.execPath, [GENERATE, '--size', 'small', '--out', small, '--builds', '3', '--machines', '1'], { stdio: 'inherit' });
+      if (g.status !== 0) throw new Error('fixture generation failed');
+    }
+    const archives = (JSON.parse(readFileSync(join(small, 'fixtures.json'), 'utf8')).builds as { file: string }[]).map((b) => b.file);
+    const points = await benchGrowth({
+      gbp: GBP,
+      work,
+      archives,
+      measure,
+      builds: Number(arg('builds', '2000')),
+      machines: Number(arg('machines', '50')),
+      machineBuilds: Number(arg('machine-builds', '20')),
+      onPoint: (p) => process.stderr.write(`${p.machines} machines, build ${p.builds} (${p.storeBuilds} in the store): pull ${p.pull.seconds} s, note ${p.note.seconds} s, full render ${p.fullRender.seconds} s\n`),
+    });
+    writeFileSync(join(work, 'growth.json'), `${JSON.stringify(points, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(points, null, 2)}\n`);
+    return;
+  }
   const fixtures = join(work, shape === 'server' ? `fixtures-${size}-${scale}-3` : `fixtures-${shape}-${scale}-3`);
   if (!existsSync(join(fixtures, 'fixtures.json'))) {
     process.stderr.write(`generating the ${size} fixture (${shape}, payload scale ${scale}) in ${fixtures} ...\n`);

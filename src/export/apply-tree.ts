@@ -10,11 +10,11 @@
  * older version, or a bucket someone else can write, is not trusted either), and symlinks are
  * created only after every directory and file, so no mkdir or link goes through one.
  */
-import { chmodSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { LinkResolver } from '../archive/link-resolution.js';
-import type { TreeEntry } from '../records/tree-manifest.js';
+import { inPathOrder, pairByPath, type TreeEntry } from '../records/tree-manifest.js';
 import type { ObjectCache } from './object-cache.js';
 
 export interface TreeChange {
@@ -35,27 +35,21 @@ function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
 }
 
 /** What applying `target` over `current` adds, changes and removes (directories count too). */
-export function countChanges(current: TreeEntry[] | null, target: TreeEntry[]): { added: number; changed: number; removed: number } {
-  const have = new Map((current ?? []).map((e) => [e.path, e]));
-  const want = new Set(target.map((e) => e.path));
-  let added = 0;
-  let changed = 0;
-  for (const e of target) {
-    const h = have.get(e.path);
-    if (!h) added++;
-    else if (!sameEntry(h, e)) changed++;
+export function countChanges(current: Iterable<TreeEntry> | null, target: TreeEntry[]): { added: number; changed: number; removed: number } {
+  const out = { added: 0, changed: 0, removed: 0 };
+  for (const [h, e] of pairByPath(current, target)) {
+    if (!h) out.added++;
+    else if (!e) out.removed++;
+    else if (!sameEntry(h, e)) out.changed++;
   }
-  const removed = [...have.keys()].filter((p) => !want.has(p)).length;
-  return { added, changed, removed };
+  return out;
 }
 
 /** The entries `apply` will have to create: what the cache must hold before it runs. */
-export function entriesToWrite(current: TreeEntry[] | null, target: TreeEntry[]): TreeEntry[] {
-  const have = new Map((current ?? []).map((e) => [e.path, e]));
-  return target.filter((e) => {
-    const h = have.get(e.path);
-    return !h || !sameEntry(h, e);
-  });
+export function entriesToWrite(current: Iterable<TreeEntry> | null, target: TreeEntry[]): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  for (const [h, e] of pairByPath(current, target)) if (e && (!h || !sameEntry(h, e))) out.push(e);
+  return out;
 }
 
 /**
@@ -63,8 +57,9 @@ export function entriesToWrite(current: TreeEntry[] | null, target: TreeEntry[])
  * `linksStayInside` (a repository), every symlink must also resolve inside the tree; an
  * /etc/portage tree's make.profile legitimately leads into the client's repositories.
  */
-export function assertSafeTree(name: string, target: TreeEntry[], linksStayInside = true): void {
-  const byPath = new Map(target.map((e) => [e.path, e]));
+export function assertSafeTree(name: string, entries: TreeEntry[], linksStayInside = true): void {
+  const target = inPathOrder(entries);
+  const byPath = { get: (path: string) => findByPath(target, path) };
   const refuse = (path: string, reason: string): never => {
     throw new GbpError('store', `${name}/${path}`, `${reason}; this tree is not exported`);
   };
@@ -103,24 +98,28 @@ const parentOf = (path: string) => {
 
 export function applyTree(
   dir: string,
-  current: TreeEntry[] | null,
+  current: Iterable<TreeEntry> | null,
   target: TreeEntry[],
   cache: ObjectCache,
   o: { name?: string; linksStayInside?: boolean } = {},
 ): TreeChange {
   assertSafeTree(o.name ?? dir, target, o.linksStayInside ?? true);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const want = new Map(target.map((e) => [e.path, e]));
-  const have = new Map((current ?? []).map((e) => [e.path, e]));
   const change: TreeChange = { added: 0, changed: 0, removed: 0, released: [] };
-  const release = (e: TreeEntry | undefined) => {
+  const release = (e: TreeEntry | null) => {
     if (e?.type === 'f') change.released.push(cache.pathOf(e));
   };
-
-  const gone = [...have.values()].filter((e) => {
-    const w = want.get(e.path);
-    return !w || w.type !== e.type;
-  });
+  // one walk of both trees: only what differs (and the directories) is kept
+  const gone: TreeEntry[] = [];
+  const dirs: [TreeEntry, TreeEntry | null][] = [];
+  const files: [TreeEntry, TreeEntry | null][] = [];
+  const links: [TreeEntry, TreeEntry | null][] = [];
+  for (const [h, e] of pairByPath(current, target)) {
+    if (h && (!e || e.type !== h.type)) gone.push(h);
+    if (!e) continue;
+    if (e.type === 'd') dirs.push([e, h]);
+    else if (!h || !sameEntry(h, e)) (e.type === 'f' ? files : links).push([e, h]);
+  }
   for (const e of gone.filter((x) => x.type !== 'd')) {
     rmSync(join(dir, e.path), { force: true });
     release(e);
@@ -131,32 +130,41 @@ export function applyTree(
     rmSync(join(dir, e.path), { recursive: true, force: true });
   }
 
-  const dirs = target.filter((e) => e.type === 'd').sort((a, b) => depth(a.path) - depth(b.path));
   const made = new Set<string>(['.']);
-  for (const e of dirs) {
+  for (const [e, h] of dirs.sort((a, b) => depth(a[0].path) - depth(b[0].path))) {
     const p = e.path === '.' ? dir : join(dir, e.path);
-    const h = have.get(e.path);
     if (!h || h.type !== 'd') mkdirSync(p, { recursive: true, mode: 0o755 });
     made.add(e.path);
     // readable by the rsync daemon whatever the archive said; clients take modes of files, not dirs
     if (!h || h.mode !== e.mode) chmodSync(p, (e.mode | 0o555) & 0o775);
   }
   // files before symlinks: nothing is created through a link this tree has just made
-  const rest = [...target.filter((e) => e.type === 'f'), ...target.filter((e) => e.type === 'l')];
-  for (const e of rest) {
-    const h = have.get(e.path);
-    if (h && sameEntry(h, e)) continue;
+  for (const [e, h] of [...files, ...links]) {
     const p = join(dir, e.path);
-    if (h) {
-      rmSync(p, { recursive: isDir(p), force: true });
+    if (h && h.type !== 'd') {
+      rmSync(p, { force: true });
       release(h);
-    } else ensureParent(dir, e.path, made);
+    } else if (!h) ensureParent(dir, e.path, made);
     if (e.type === 'f') linkSync(cache.pathOf(e), p);
     else symlinkSync(e.target!, p);
     if (h && h.type === e.type) change.changed++;
     else change.added++;
   }
   return change;
+}
+
+/** Binary search in a path-ordered tree. */
+function findByPath(sorted: TreeEntry[], path: string): TreeEntry | undefined {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const p = sorted[mid].path;
+    if (p === path) return sorted[mid];
+    if (p < path) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
 }
 
 /** Archives may lack directory members; a parent the tree listed is already there. */
@@ -167,12 +175,3 @@ function ensureParent(dir: string, path: string, made: Set<string>): void {
   mkdirSync(join(dir, parent), { recursive: true, mode: 0o755 });
   made.add(parent);
 }
-
-function isDir(p: string): boolean {
-  try {
-    return lstatSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-

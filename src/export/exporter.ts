@@ -24,14 +24,14 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { loadBuild } from '../records/build-manifest.js';
-import { decodeTree, encodeTree, type TreeEntry } from '../records/tree-manifest.js';
+import { decodeTree, encodeTree, treeEntries, type TreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../records/machine-state.js';
 import { ObjectCache } from './object-cache.js';
 import { holderIsGone, lockHolder } from '../util/lock-holder.js';
 import { applyTree, countChanges, entriesToWrite } from './apply-tree.js';
-import { previousFrom, stableMtimes, type PreviousFile } from './stable-mtimes.js';
+import { stableMtimes } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
 import { formatTimestamp, nextStamp, parseTimestamp, pinnedText, TIMESTAMP_PATH, withTimestamp, type Stamp } from './served-timestamp.js';
 import { readTreeFile } from '../records/tree-files.js';
@@ -113,7 +113,9 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
     const cache = new ObjectCache(join(meta, 'objects'));
     const results: TargetResult[] = [];
     const fetched = { files: 0, bytes: 0 };
-    const released: string[] = [];
+    // cache objects a tree stopped linking; a Set, never spread: a tree holds 124,000 files and
+    // spreading that many arguments overflows the stack
+    const released = new Set<string>();
     const wanted = await desiredTargets(store);
 
     for (const module of MODULES) {
@@ -122,24 +124,25 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
       const current = ms.current ? ms.generations[ms.current] : null;
 
       // Effective trees: unchanged sources keep theirs; others get stable mtimes against what
-      // clients hold now (the current generation), not against the generation being reused.
-      const effective = new Map<string, { id: string; entries: TreeEntry[] | null; served: Map<string, PreviousFile> | null }>();
+      // clients hold now (the current generation), not against the generation being reused. Only
+      // their ids are kept: each is written to the export state and read again when applied, so
+      // memory holds two trees at a time however many targets changed. A dry run writes nothing
+      // and keeps what it computed.
+      const effective = new Map<string, { id: string; planned: TreeEntry[] | null }>();
       for (const [link, source] of want) {
         const had = ms.sources[link];
         const currentId = current?.trees[link];
         if (currentId && had && sameSource(had, source)) {
-          effective.set(link, { id: currentId, entries: null, served: null });
+          effective.set(link, { id: currentId, planned: null });
           continue;
         }
         const data = await store.get(keys.tree(source.tree));
         if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
-        const previous = currentId ? loadTree(meta, currentId) : null;
-        const served = previous ? previousFrom(previous) : null;
         const own = module === 'repos' ? await servedTimestampOf(store, ms, link, source, decodeTree(data), cache, dry) : decodeTree(data);
-        const entries = stableMtimes(own, served);
+        const entries = stableMtimes(own, currentId ? walkTree(meta, currentId) : null);
         const encoded = encodeTree(entries);
         if (!dry && !existsSync(treePath(meta, encoded.sha256))) writeAtomic(treePath(meta, encoded.sha256), encoded.data);
-        effective.set(link, { id: encoded.sha256, entries, served });
+        effective.set(link, { id: encoded.sha256, planned: dry ? entries : null });
       }
       const desired: Record<string, string> = Object.fromEntries([...effective].map(([l, e]) => [l, e.id]));
 
@@ -149,7 +152,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           const source = want.get(link) ?? null;
           const before = current?.trees[link] ? loadTree(meta, current.trees[link]) : null;
           const eff = effective.get(link);
-          const after = eff ? (eff.entries ?? loadTree(meta, eff.id)) : null;
+          const after = eff ? (eff.planned ?? loadTree(meta, eff.id)) : null;
           const status = !before ? 'created' : !after ? 'removed' : current!.trees[link] === eff!.id ? 'unchanged' : 'updated';
           results.push({ ...targetResult(module, link, source, status), ...countChanges(before, after ?? []) });
         }
@@ -182,24 +185,24 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           continue;
         }
         if (!after) {
-          released.push(...objectsOf(meta, before, cache));
+          release(released, objectsOf(meta, before, cache));
           rmSync(join(genDir, link), { recursive: true, force: true });
           if (current?.trees[link]) results.push(result);
           continue;
         }
         if (before !== after) {
           opts.onProgress?.(`writing ${module}/${link} from ${source?.machine} ${source?.build}`);
-          const from = before ? loadTree(meta, before) : null;
+          // the generation's tree and what clients hold now are walked, never held
+          const from = before ? readTree(meta, before) : null;
           if (!from) rmSync(join(genDir, link), { recursive: true, force: true });
-          const eff = effective.get(link)!;
-          const to = eff.entries ?? loadTree(meta, after);
+          const to = loadTree(meta, after);
           if (!to) throw new GbpError('internal', link, 'effective tree is missing from the export state');
-          const got = await cache.ensure(store, entriesToWrite(from, to), eff.served);
-          fetched.files += got.files;
-          fetched.bytes += got.bytes;
-          const { released: freed, ...counts } = applyTree(join(genDir, link), from, to, cache, { name: `${module}/${link}`, linksStayInside: module === 'repos' });
+          // into an empty generation: what clients hold now is in the cache already, unlooked-for
+          const served = !from && current?.trees[link] ? walkTree(meta, current.trees[link]) : null;
+          const got = await cache.ensure(store, entriesToWrite(from && treeEntries(from), to), served);
+          const { released: freed, ...counts } = applyTree(join(genDir, link), from && treeEntries(from), to, cache, { name: `${module}/${link}`, linksStayInside: module === 'repos' });
           Object.assign(result, counts);
-          released.push(...freed);
+          release(released, freed);
         }
         results.push(result);
       }
@@ -219,7 +222,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
 
     for (const module of MODULES) {
       for (const gone of pruneGenerations(dest, module, state.modules[module], now(), opts.graceSeconds)) {
-        for (const id of Object.values(gone.trees)) released.push(...objectsOf(meta, id, cache));
+        for (const id of Object.values(gone.trees)) release(released, objectsOf(meta, id, cache));
       }
     }
     save();
@@ -310,17 +313,20 @@ function pruneGenerations(dest: string, module: Module, ms: ModuleState, now: nu
   return removed;
 }
 
-function objectsOf(meta: string, treeId: string | null, cache: ObjectCache): string[] {
-  const tree = treeId ? loadTree(meta, treeId) : null;
-  return (tree ?? []).filter((e) => e.type === 'f').map((e) => cache.pathOf(e));
+function* objectsOf(meta: string, treeId: string | null, cache: ObjectCache): Generator<string> {
+  for (const e of (treeId && walkTree(meta, treeId)) || []) if (e.type === 'f') yield cache.pathOf(e);
+}
+
+function release(released: Set<string>, objects: Iterable<string>): void {
+  for (const p of objects) released.add(p);
 }
 
 /**
  * Removes released objects no exported tree links any more (link count 1: only the cache's own
  * name). Only candidates are looked at, never the whole cache.
  */
-function sweepObjects(candidates: string[]): void {
-  for (const p of new Set(candidates)) {
+function sweepObjects(candidates: Set<string>): void {
+  for (const p of candidates) {
     try {
       if (statSync(p).nlink === 1) rmSync(p, { force: true });
     } catch {
@@ -356,11 +362,22 @@ function sameTrees(a: Record<string, string>, b: Record<string, string>): boolea
 
 const treePath = (meta: string, id: string) => join(meta, 'trees', `${id}.json.gz`);
 
-function loadTree(meta: string, id: string): TreeEntry[] | null {
+/** A tree of the export state, checked against its name (null when absent or damaged). */
+function readTree(meta: string, id: string): Buffer | null {
   if (!existsSync(treePath(meta, id))) return null;
   const data = readFileSync(treePath(meta, id));
-  if (createHash('sha256').update(data).digest('hex') !== id) return null;
-  return decodeTree(data);
+  return createHash('sha256').update(data).digest('hex') === id ? data : null;
+}
+
+function loadTree(meta: string, id: string): TreeEntry[] | null {
+  const data = readTree(meta, id);
+  return data && decodeTree(data);
+}
+
+/** The entries one at a time, for a tree only compared against. */
+function walkTree(meta: string, id: string): Iterable<TreeEntry> | null {
+  const data = readTree(meta, id);
+  return data && treeEntries(data);
 }
 
 function writeAtomic(path: string, data: string | Buffer): void {

@@ -10,8 +10,7 @@ import { dirname, join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import type { TreeEntry } from '../records/tree-manifest.js';
-import type { PreviousFile } from './stable-mtimes.js';
+import { pairByPath, type TreeEntry } from '../records/tree-manifest.js';
 
 const WHOLE_PACK_AT = 32; // this many files wanted from one pack: read it once instead of by range
 
@@ -26,12 +25,11 @@ export class ObjectCache {
    * Makes sure every file entry has its object; returns how many were fetched and their bytes.
    * `served` (the tree clients get now) links its objects, so an identical entry is not looked for.
    */
-  async ensure(store: Store, entries: TreeEntry[], served: Map<string, PreviousFile> | null = null): Promise<{ files: number; bytes: number }> {
+  async ensure(store: Store, entries: TreeEntry[], served: Iterable<TreeEntry> | null = null): Promise<{ files: number; bytes: number }> {
     const missing = new Map<string, TreeEntry>();
-    for (const e of entries) {
-      if (e.type !== 'f') continue;
-      const s = served?.get(e.path);
-      if (s && s.sha256 === e.sha256 && s.mtime === e.mtime && s.mode === e.mode) continue;
+    for (const [s, e] of pairByPath(served, entries)) {
+      if (e?.type !== 'f') continue;
+      if (s?.type === 'f' && s.sha256 === e.sha256 && s.mtime === e.mtime && s.mode === e.mode) continue;
       const p = this.pathOf(e);
       if (!missing.has(p) && !existsSync(p)) missing.set(p, e);
     }

@@ -7,30 +7,18 @@
  * later. Where the archive's mtimes are stable already, the result is the archive's mtimes.
  * Pure: the previous tree in, the new one out.
  */
-import type { TreeEntry } from '../records/tree-manifest.js';
+import { pairByPath, type TreeEntry } from '../records/tree-manifest.js';
 
-export interface PreviousFile {
-  sha256: string | null;
-  size: number;
-  mtime: number;
-  mode: number;
-  target: string | null;
-}
-
-export function stableMtimes(next: TreeEntry[], previous: Map<string, PreviousFile> | null): TreeEntry[] {
+/** `previous`: the tree clients hold now (null on a first export). The result is in path order. */
+export function stableMtimes(next: TreeEntry[], previous: Iterable<TreeEntry> | null): TreeEntry[] {
   if (!previous) return next;
-  return next.map((e) => {
-    const prev = previous.get(e.path);
-    if (!prev || e.type === 'd') return e;
-    const same = e.type === 'f' ? prev.sha256 === e.sha256 : prev.target === e.target && prev.sha256 === null;
-    if (same) return prev.mtime === e.mtime ? e : { ...e, mtime: prev.mtime };
-    if (e.type === 'f' && prev.size === e.size && prev.mtime === e.mtime) return { ...e, mtime: e.mtime + 1 };
-    return e;
-  });
-}
-
-export function previousFrom(entries: TreeEntry[]): Map<string, PreviousFile> {
-  const m = new Map<string, PreviousFile>();
-  for (const e of entries) if (e.type !== 'd') m.set(e.path, { sha256: e.sha256, size: e.size, mtime: e.mtime, mode: e.mode, target: e.target });
-  return m;
+  const out: TreeEntry[] = [];
+  for (const [prev, e] of pairByPath(previous, next)) {
+    if (!e) continue;
+    if (!prev || prev.type === 'd' || e.type === 'd') out.push(e);
+    else if (e.type === 'f' ? prev.type === 'f' && prev.sha256 === e.sha256 : prev.type === 'l' && prev.target === e.target) out.push(prev.mtime === e.mtime ? e : { ...e, mtime: prev.mtime });
+    else if (e.type === 'f' && prev.size === e.size && prev.mtime === e.mtime) out.push({ ...e, mtime: e.mtime + 1 });
+    else out.push(e);
+  }
+  return out;
 }

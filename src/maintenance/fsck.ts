@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
 import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
 import { writeBuildIndex } from '../ingest/write-order.js';
-import { decodeTree } from '../records/tree-manifest.js';
+import { treeEntries } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
@@ -19,7 +19,7 @@ import type { MachineState } from '../records/machine-state.js';
 import { recordedBuilds, type RecordedBuild } from '../records/recorded-builds.js';
 import { refreshMachineViews, servesIndex } from '../views/machine-views.js';
 import { writeDamage, type DamageRecord } from '../records/damage.js';
-import { renderMachinePages } from '../views/pages.js';
+import { historyPageCount, renderMachinePages } from '../views/pages.js';
 
 export interface Problem {
   key: string;
@@ -101,31 +101,15 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       continue;
     }
     if (!opts.content || !liveTrees.has(sha)) continue;
-    const byPack = new Map<string, { path: string; offset: number; size: number; sha256: string }[]>();
-    for (const e of decodeTree(data)) {
-      if (e.type !== 'f' || !e.pack || !e.sha256) continue;
-      // push, never spread: a pack of a million empty files once made this quadratic (hours)
-      const list = byPack.get(e.pack);
-      const at = { path: e.path, offset: e.offset, size: e.size, sha256: e.sha256 };
-      if (list) list.push(at);
-      else byPack.set(e.pack, [at]);
-    }
-    for (const [pack, entries] of byPack) {
-      const bytes = await store.get(keys.pack(pack));
-      if (!bytes) {
-        problem(keys.pack(pack), `missing, but tree ${sha.slice(0, 12)}… points into it`);
-        continue;
-      }
-      for (const e of entries) {
-        report.checked.files++;
-        const got = createHash('sha256').update(bytes.subarray(e.offset, e.offset + e.size)).digest('hex');
-        if (got !== e.sha256) {
-          problem(`${keys.pack(pack)}@${e.offset}`, `${e.path} does not match its SHA-256 (corrupt; ${RESTORE})`);
-          if (!damagedRanges.has(`${pack}@${e.offset}`)) damage.ranges.push({ pack, offset: e.offset, size: e.size, sha256: e.sha256 });
-          damagedRanges.add(`${pack}@${e.offset}`);
-        }
-      }
-    }
+    await checkTreeFiles(store, data, {
+      checked: () => report.checked.files++,
+      missingPack: (pack) => problem(keys.pack(pack), `missing, but tree ${sha.slice(0, 12)}… points into it`),
+      corrupt: (r, path) => {
+        problem(`${keys.pack(r.pack)}@${r.offset}`, `${path} does not match its SHA-256 (corrupt; ${RESTORE})`);
+        if (!damagedRanges.has(`${r.pack}@${r.offset}`)) damage.ranges.push(r);
+        damagedRanges.add(`${r.pack}@${r.offset}`);
+      },
+    });
   }
 
   // builds
@@ -168,7 +152,9 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     if (stale && opts.repair) await refreshMachineViews(store, site, machine);
 
     // pages are derived too: a missing one is rendered again from state and build.json
-    const pages = [`machines/${machine}/index.html`, ...state.builds.filter((b) => builds.has(`${machine} ${b.id}`)).map((b) => `${keys.buildDir(machine, b.id)}index.html`)];
+    const present = state.builds.filter((b) => builds.has(`${machine} ${b.id}`));
+    const history = Array.from({ length: historyPageCount(present.length) }, (_, i) => keys.machineHistoryPage(machine, i + 1));
+    const pages = [`machines/${machine}/index.html`, ...history, ...present.map((b) => `${keys.buildDir(machine, b.id)}index.html`)];
     const missing = [];
     for (const page of pages) if (!(await store.exists(page))) missing.push(page);
     for (const page of missing) problem(page, 'page missing', opts.repair);
@@ -181,4 +167,45 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   // cannot tell, and leaves the record as it is)
   if (opts.content) await writeDamage(store, damage);
   return report;
+}
+
+/**
+ * Re-hashes every file a tree points at, one pack read at a time. The tree is walked, never
+ * decoded whole: per pack only offsets, sizes, digests and entry numbers are kept (a 124,000-file
+ * tree in a few MB), and the path of a damaged file is found by a second walk.
+ */
+type PackRange = DamageRecord['ranges'][number];
+
+async function checkTreeFiles(store: Store, data: Buffer, on: { checked: () => void; missingPack: (pack: string) => void; corrupt: (range: PackRange, path: string) => void }): Promise<void> {
+  const byPack = new Map<string, { offsets: number[]; sizes: number[]; digests: string[]; ordinals: number[] }>();
+  let ordinal = 0;
+  for (const e of treeEntries(data)) {
+    ordinal++;
+    if (e.type !== 'f' || !e.pack || !e.sha256) continue;
+    let at = byPack.get(e.pack);
+    if (!at) byPack.set(e.pack, (at = { offsets: [], sizes: [], digests: [], ordinals: [] }));
+    at.offsets.push(e.offset);
+    at.sizes.push(e.size);
+    at.digests.push(e.sha256);
+    at.ordinals.push(ordinal);
+  }
+  const bad = new Map<number, PackRange>();
+  for (const [pack, at] of byPack) {
+    const bytes = await store.get(keys.pack(pack));
+    if (!bytes) {
+      on.missingPack(pack);
+      continue;
+    }
+    for (let i = 0; i < at.offsets.length; i++) {
+      on.checked();
+      const got = createHash('sha256').update(bytes.subarray(at.offsets[i], at.offsets[i] + at.sizes[i])).digest('hex');
+      if (got !== at.digests[i]) bad.set(at.ordinals[i], { pack, offset: at.offsets[i], size: at.sizes[i], sha256: at.digests[i] });
+    }
+  }
+  if (!bad.size) return;
+  ordinal = 0;
+  for (const e of treeEntries(data)) {
+    const b = bad.get(++ordinal);
+    if (b) on.corrupt(b, e.path);
+  }
 }

@@ -39,6 +39,39 @@ type Row = [string, EntryType, number, number, number, string | null, string | n
 
 const byPath = (a: TreeEntry, b: TreeEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
+/** The entries in path order (the order of a decoded manifest): the same array when they already are. */
+export function inPathOrder(entries: TreeEntry[]): TreeEntry[] {
+  for (let i = 1; i < entries.length; i++) if (entries[i - 1].path > entries[i].path) return [...entries].sort(byPath);
+  return entries;
+}
+
+/**
+ * Walks two trees side by side, each path once, with its entry in `a`, in `b`, or both (null
+ * where absent). Linear, and without a map from path to entry. Either side can be an array (put
+ * in path order here) or a manifest's walk (`treeEntries`, in path order already), so a tree only
+ * compared against is never held in memory.
+ */
+export function* pairByPath(a: Iterable<TreeEntry> | null, b: Iterable<TreeEntry> | null): Generator<[TreeEntry | null, TreeEntry | null]> {
+  const ordered = (t: Iterable<TreeEntry> | null) => (Array.isArray(t) ? inPathOrder(t) : (t ?? []))[Symbol.iterator]();
+  const ia = ordered(a);
+  const ib = ordered(b);
+  let x = ia.next();
+  let y = ib.next();
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && x.value.path < y.value.path)) {
+      yield [x.value, null];
+      x = ia.next();
+    } else if (x.done || y.value.path < x.value.path) {
+      yield [null, y.value];
+      y = ib.next();
+    } else {
+      yield [x.value, y.value];
+      x = ia.next();
+      y = ib.next();
+    }
+  }
+}
+
 export function encodeTree(entries: TreeEntry[]): { data: Buffer; sha256: string } {
   const sorted = [...entries].sort(byPath);
   const packs: string[] = [];
@@ -92,33 +125,17 @@ export function* treeEntries(data: Buffer): Generator<TreeEntry> {
  * holding either in memory.
  */
 export function countTreeChanges(a: Buffer | null, b: Buffer | null): number {
-  const ia = nonDirectories(a);
-  const ib = nonDirectories(b);
-  let x = ia.next();
-  let y = ib.next();
   let changes = 0;
-  while (!x.done || !y.done) {
-    if (y.done || (!x.done && x.value.path < y.value.path)) {
-      changes++;
-      x = ia.next();
-    } else if (x.done || y.value.path < x.value.path) {
-      changes++;
-      y = ib.next();
-    } else {
-      if (!sameContent(x.value, y.value)) changes++;
-      x = ia.next();
-      y = ib.next();
-    }
-  }
+  for (const [x, y] of pairByPath(nonDirectories(a), nonDirectories(b))) if (!x || !y || !sameContent(x, y)) changes++;
   return changes;
 }
 
-/** A missing tree (null) walks as an empty one. */
 /** Two entries at one path hold the same thing: type, content and link target. */
 export function sameContent(a: TreeEntry, b: TreeEntry): boolean {
   return a.type === b.type && a.sha256 === b.sha256 && a.target === b.target;
 }
 
+/** A missing tree (null) walks as an empty one. */
 function* nonDirectories(data: Buffer | null): Generator<TreeEntry> {
   if (data) for (const e of treeEntries(data)) if (e.type !== 'd') yield e;
 }

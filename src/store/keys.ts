@@ -22,6 +22,8 @@ export const keys = {
   /** What the build's page shows that depends only on the build and its parent (views/pages.ts). */
   buildPageFacts: (machine: string, id: string) => `builds/${machine}/${id}/page.json`,
   machineState: (machine: string) => `machines/${machine}/state.json`,
+  /** Page `page` (from 1, oldest builds first) of a machine's build history (views/pages.ts). */
+  machineHistoryPage: (machine: string, page: number) => `machines/${machine}/history/${page}.html`,
   machineBinpkgs: (machine: string) => `machines/${machine}/binpkgs/`,
   tagBinpkgs: (machine: string, tag: string) => `machines/${machine}/tags/${tag}/binpkgs/`,
 };

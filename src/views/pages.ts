@@ -9,6 +9,7 @@
  * the machine page and front page are cheap and compared before they are written. The record is
  * derived, like every view (invariant 3): lose it and the next change renders everything again.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Eta } from 'eta';
 import { dirname, resolve } from 'node:path';
@@ -29,6 +30,12 @@ import { barChart } from './charts.js';
 const PAGES_VERSION = 1;
 /** A machine with no build for this long is flagged on the front page. */
 const STALE_DAYS = 7;
+/** The machine page lists the newest builds; all of them are on history pages of a fixed size. */
+const NEWEST_SHOWN = 50;
+/** Builds per history page, counted from the oldest, so a new build rewrites the last page only. */
+const HISTORY_PAGE = 100;
+/** The machine page's charts show the newest builds only: a bar per build stays readable. */
+const CHARTED = 100;
 /** etc-portage files larger than this are linked by size, not shown inline. */
 const MAX_INLINE_FILE = 64 * 1024;
 
@@ -53,6 +60,8 @@ interface PagesRecord {
   builds: Record<string, BuildRow>;
   /** SHA-256 → size of every package the machine's recorded builds hold (for storage totals). */
   blobs: Record<string, number>;
+  /** SHA-256 of each history page as written, so an unchanged page is neither read nor written. */
+  history?: string[];
 }
 
 const pagesKey = (machine: string) => `machines/${machine}/pages.json`;
@@ -94,7 +103,9 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
     record.builds[entry.id] = await renderBuildPage(store, site, state, build, markers);
     rendered.push(`${keys.buildDir(machine, entry.id)}index.html`);
   }
-  if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, record))) rendered.push(`machines/${machine}/index.html`);
+  const rows = buildRows(state, record);
+  if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, rows))) rendered.push(`machines/${machine}/index.html`);
+  record.history = await renderHistoryPages(store, site, machine, rows, previous?.history ?? [], rendered);
   await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
   return { rendered, record };
 }
@@ -235,28 +246,71 @@ async function computeFacts(store: Store, build: BuildManifest) {
     removedConfig: diff?.config.removed ?? [],
     repos: repos.sort((a, b) => (a.name < b.name ? -1 : 1)),
     total: build.binpkgs.packages.reduce((n, p) => n + p.size, 0),
-    compiled: buildTimes.length ? { from: Math.min(...buildTimes), to: Math.max(...buildTimes), count: buildTimes.length } : null,
+    compiled: buildTimes.length ? { from: buildTimes.reduce((a, b) => Math.min(a, b)), to: buildTimes.reduce((a, b) => Math.max(a, b)), count: buildTimes.length } : null,
     signed: build.binpkgs.packages.filter((p) => p.signed).length,
   };
 }
 
-function renderMachinePage(site: SiteSettings, state: MachineState, record: PagesRecord): string {
+type MachineRow = { id: string; summary: BuildRow; markers: ReturnType<typeof markersOf> };
+
+/** The machine's rendered builds, oldest first. */
+function buildRows(state: MachineState, record: PagesRecord): MachineRow[] {
+  return state.builds.filter((b) => record.builds[b.id]).map((b) => ({ id: b.id, summary: record.builds[b.id], markers: markersOf(state, b.id) }));
+}
+
+/** How many history pages a machine with this many rendered builds has. */
+export function historyPageCount(builds: number): number {
+  return builds <= NEWEST_SHOWN ? 0 : Math.ceil(builds / HISTORY_PAGE);
+}
+
+/** Pages of HISTORY_PAGE builds each, oldest first; one page per HISTORY_PAGE builds. */
+function historyPages(rows: MachineRow[]): { page: number; first: string; last: string; rows: MachineRow[] }[] {
+  if (!historyPageCount(rows.length)) return [];
+  const pages = [];
+  for (let at = 0; at < rows.length; at += HISTORY_PAGE) {
+    const chunk = rows.slice(at, at + HISTORY_PAGE);
+    pages.push({ page: pages.length + 1, first: chunk[0].id, last: chunk.at(-1)!.id, rows: chunk });
+  }
+  return pages;
+}
+
+function renderMachinePage(site: SiteSettings, state: MachineState, rows: MachineRow[]): string {
   const root = '../../';
-  const builds = state.builds
-    .map((b) => ({ id: b.id, summary: record.builds[b.id] ?? null, markers: markersOf(state, b.id) }))
-    .filter((b) => b.summary)
-    .reverse();
-  const chronological = [...builds].reverse();
+  const charted = rows.slice(-CHARTED);
   const href = (id: string) => `${root}builds/${state.machine}/${encodeURIComponent(id)}/index.html`;
   return eta.render('./machine', {
     root,
     site,
     state,
-    builds,
-    changedChart: barChart(chronological.map((b) => ({ value: b.summary!.changed, label: `build ${b.id}`, href: href(b.id) })), (n) => `${n} packages changed`),
-    sizeChart: barChart(chronological.map((b) => ({ value: b.summary!.bytes, label: `build ${b.id}`, href: href(b.id) })), bytes),
+    total: rows.length,
+    builds: rows.slice(-NEWEST_SHOWN).reverse(),
+    history: historyPages(rows).map(({ page, first, last }) => ({ page, first, last })),
+    charted: charted.length,
+    changedChart: barChart(charted.map((b) => ({ value: b.summary.changed, label: `build ${b.id}`, href: href(b.id) })), (n) => `${n} packages changed`),
+    sizeChart: barChart(charted.map((b) => ({ value: b.summary.bytes, label: `build ${b.id}`, href: href(b.id) })), bytes),
     h: helpers,
   });
+}
+
+/**
+ * Writes the history pages whose content changed (a new build touches the last page, a publish
+ * the pages of the two builds involved) and removes pages a purge left beyond the end. Returns
+ * each page's hash for the record.
+ */
+async function renderHistoryPages(store: Store, site: SiteSettings, machine: string, rows: MachineRow[], had: string[], rendered: string[]): Promise<string[]> {
+  const pages = historyPages(rows);
+  const hashes: string[] = [];
+  for (const p of pages) {
+    const html = eta.render('./history', { root: '../../../', site, machine, page: p.page, pages: pages.length, first: p.first, last: p.last, builds: [...p.rows].reverse(), h: helpers });
+    const hash = createHash('sha256').update(html).digest('hex');
+    hashes.push(hash);
+    const key = keys.machineHistoryPage(machine, p.page);
+    if (had[p.page - 1] === hash) continue;
+    await store.put(key, html, { contentType: 'text/html; charset=utf-8' });
+    rendered.push(key);
+  }
+  for (let page = pages.length + 1; page <= had.length; page++) await store.delete(keys.machineHistoryPage(machine, page));
+  return hashes;
 }
 
 function packageRow(p: PackageRecord, root: string, change: ChangeKind | null) {

@@ -1,0 +1,66 @@
+/**
+ * A repository the size of ::gentoo (over 124,000 files) through the exporter's whole life: a
+ * new generation per publish, a switch back, and the pruning of a generation an hour later, whose
+ * release of every object once overflowed the stack (130,000 paths spread into push()).
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { publish } from '../../src/commands/publish.js';
+import { pull } from '../../src/commands/pull.js';
+import { exportRsync } from '../../src/export/exporter.js';
+import { FsStore } from '../../src/store/fs-store.js';
+import { loadSite } from '../../src/store/site.js';
+import { tempDir } from '../helpers/cli.js';
+import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
+import { fixture } from '../helpers/fixtures.js';
+import type { Member } from '../helpers/tar-builder.js';
+
+const FILES = 130_000;
+
+async function bigArchive(variant: string): Promise<string> {
+  const members: Member[] = await archiveMembers(fixture('build-archive/build.tar.gz'));
+  const mtime = 1_700_000_000;
+  for (let d = 0; d < FILES / 1000; d++) {
+    members.push({ path: `repos/test_repo/big/d${d}/`, type: 'Directory', mode: 0o755, mtime });
+    for (let f = 0; f < 1000; f++) members.push({ path: `repos/test_repo/big/d${d}/f${f}`, type: 'File', mode: 0o644, mtime, data: Buffer.from(`${d}/${f}${f === 0 && d === 0 ? variant : ''}\n`) });
+  }
+  const path = join(tempDir(), `big-${variant}.tar.gz`);
+  writeFileSync(path, tgz(members));
+  return path;
+}
+
+describe('exporting a tree the size of ::gentoo', () => {
+  it('exports, switches, and prunes a replaced generation an hour later without running out of stack', async () => {
+    const store = new FsStore(join(tempDir(), 'store'));
+    const site = await loadSite(store, undefined);
+    const dest = join(tempDir(), 'export');
+    for (const [id, variant] of [['1', 'a'], ['2', 'b'], ['3', 'c']]) await pull(store, site, { source: await bigArchive(variant), machine: 'web', id });
+    let clock = 1_000;
+    const exportAt = async (id: string, at: number) => {
+      await publish(store, site, 'web', id);
+      clock = at;
+      return exportRsync(store, { dest, graceSeconds: 3600, now: () => clock });
+    };
+    await exportAt('1', 1_000);
+    await exportAt('2', 1_010); // build 1's generation is kept for transfers still reading it
+    await exportAt('3', 1_020);
+    expect(generations(dest)).toEqual(['gen-1', 'gen-2', 'gen-3']);
+    // an hour later (a --watch tick, nothing new): of the two idle generations the older goes
+    clock = 10_000;
+    const later = await exportRsync(store, { dest, graceSeconds: 3600, now: () => clock });
+    expect(later.targets.find((t) => t.link === 'web/test_repo')).toMatchObject({ build: '3', status: 'unchanged' });
+    expect(generations(dest)).toEqual(['gen-2', 'gen-3']);
+    // the objects only the pruned generation linked are gone; those still served stay
+    const served = later.paths.repos!;
+    expect(served).toBe(join(dest, 'repos', 'gen-3'));
+    expect(readdirSync(join(served, 'web/test_repo/big/d0'))).toHaveLength(1000);
+    expect(readFileSync(join(served, 'web/test_repo/big/d0/f0'), 'utf8')).toBe('0/0c\n');
+    expect(statSync(join(served, 'web/test_repo/big/d0/f1')).nlink).toBe(3); // the cache's name, gen-2's and gen-3's
+    const onlyGen1 = createHash('sha256').update('0/0a\n').digest('hex');
+    expect(readdirSync(join(dest, '.gbp-export/objects', onlyGen1.slice(0, 2))).filter((n) => n.startsWith(onlyGen1))).toEqual([]);
+  }, 300_000);
+});
+
+const generations = (dest: string) => readdirSync(join(dest, 'repos')).filter((n) => n.startsWith('gen-')).sort();
