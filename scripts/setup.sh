@@ -11,9 +11,10 @@ for_tests=0
 
 # Debian packages: the decompressors for .tar.zst/.tar.xz/.tar.bz2 archives and packages, rsync
 # (the exporter's tests run a real daemon and client),
-# GNU time for the benchmark's peak-RSS figures.
+# gpg (package signatures are checked at pull once the site trusts a key), GNU time for the
+# benchmark's peak-RSS figures.
 need=()
-for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync /usr/bin/time:time; do
+for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync gpg:gpg /usr/bin/time:time; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -13,7 +13,7 @@ import type { BinpkgMetadata } from './metadata.js';
 const MAX_METADATA_BYTES = 64 << 20;
 const MAX_MANIFEST_BYTES = 1 << 20;
 
-interface OuterMember {
+export interface OuterMember {
   name: string;
   offset: number;
   size: number;
@@ -58,6 +58,18 @@ export async function readGpkgMetadata(path: string): Promise<BinpkgMetadata> {
       signed: byName.has(`${metaName}.sig`),
       values,
     };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The outer members of a GPKG, named without their directory, with where their bytes are. */
+export async function gpkgMembers(path: string): Promise<OuterMember[]> {
+  const fh = await open(path, 'r');
+  try {
+    const members = await listOuter(fh);
+    const dir = members[0]?.name.split('/')[0] ?? '';
+    return members.map((m) => ({ ...m, name: m.name.slice(dir.length + 1) }));
   } finally {
     await fh.close();
   }

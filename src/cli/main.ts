@@ -6,13 +6,14 @@
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { exitCodeFor, GbpError } from '../errors.js';
 import { pull, DEFAULT_MAX_TAR_BYTES } from '../commands/pull.js';
 import { publish } from '../commands/publish.js';
 import { exportCommand } from '../commands/export-rsync.js';
 import { keepBuild, noteBuild, tagBuild, untag } from '../commands/build-marks.js';
 import { diff, packageLog } from '../commands/history.js';
+import { addKeys, listKeys, removeKey, trustPolicy } from '../commands/keys.js';
 import { clientConfig } from '../commands/client-config.js';
 import { readNoteText } from './note-input.js';
 import { runGc } from '../maintenance/gc.js';
@@ -24,7 +25,7 @@ import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import { openExistingStore, openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { sync } from '../commands/sync.js';
-import { loadSite } from '../store/site.js';
+import { loadSite, saveSite } from '../store/site.js';
 import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
 import { duration, integer, size } from './option-values.js';
@@ -195,7 +196,7 @@ program
     print(
       table(
         ['PACKAGE', 'SLOT', 'BUILD_ID', 'SIZE', 'FORMAT'],
-        pk.map((p) => [p.stanza.CPV, p.stanza.SLOT ?? '0', p.stanza.BUILD_ID ?? '', bytes(p.size), `${p.format}${p.signed ? ' signed' : ''}`]),
+        pk.map((p) => [p.stanza.CPV, p.stanza.SLOT ?? '0', p.stanza.BUILD_ID ?? '', bytes(p.size), `${p.format}${p.signer ? ` signed by ${p.signer.slice(-16)}` : p.signed ? ' signed' : ''}`]),
       ),
     );
     for (const w of build.warnings) print(`warning: ${w}`);
@@ -404,9 +405,87 @@ Example:
     if (g.json) return printJson(r);
     for (const b of r.builds) print(`${o.dryRun ? 'would copy' : 'copied'} ${b.machine} ${b.id}: ${b.objects} objects (${bytes(b.bytes)}), ${b.present} already there`);
     for (const m of r.states) print(`${o.dryRun ? 'would set' : 'set'} ${m.machine}: ${m.changes.join(', ')}`);
+    if (r.trust.length) print(`${o.dryRun ? 'would change' : 'changed'} trust: ${r.trust.join(', ')}`);
     print(
       `${r.builds.length} builds, ${r.objects} objects (${bytes(r.bytes)}) ${o.dryRun ? 'to copy' : `copied in ${r.seconds.toFixed(1)} s`}; ${r.present} already in ${r.to}`,
     );
+  });
+
+/** Keys and rules can be set before the first pull: the store is created for them. */
+async function openKeyedStore(g: GlobalOptions): Promise<Store> {
+  const store = await openOrCreateGlobalStore(g);
+  await saveSite(store, await globalSite(store, g));
+  return store;
+}
+
+const keysCommand = program
+  .command('keys')
+  .description('the signing keys this site trusts: every pulled package must be signed by one (see gbp keys policy)')
+  .addHelpText(
+    'after',
+    `
+With no key, packages are taken as they come. With keys, each GPKG's signatures are checked at
+pull as Portage checks them (the signed Manifest, each member's .sig, its digests); a bad
+signature is always refused (exit 3), and 'gbp keys policy' says what happens to unsigned packages
+and unknown signers. Keys are kept in the store and published at <base-url>/keys/ for clients.`,
+  );
+
+keysCommand
+  .command('add')
+  .description('trust the public keys in FILE (an armoured export: gpg --export --armor KEYID), - for standard input')
+  .argument('<file>')
+  .action(async (file: string) => {
+    const g = globals();
+    const store = await openKeyedStore(g);
+    const r = await addKeys(store, file);
+    if (g.json) return printJson(r);
+    for (const k of r.added) print(`added ${k.fingerprint} ${k.uids[0] ?? ''}`.trimEnd());
+    for (const k of r.present) print(`already trusted ${k.fingerprint} ${k.uids[0] ?? ''}`.trimEnd());
+  });
+
+keysCommand
+  .command('list')
+  .description('the trusted keys, with their user ids and expiry')
+  .action(async () => {
+    const g = globals();
+    const store = await openGlobalStore(g);
+    const rows = await listKeys(store);
+    if (g.json) return printJson(rows);
+    if (!rows.length) return print('no trusted keys: package signatures are not checked');
+    print(table(['FINGERPRINT', 'EXPIRES', 'USER ID'], rows.map((k) => [k.fingerprint, k.expires ? new Date(k.expires * 1000).toISOString().slice(0, 10) : 'never', k.uids[0] ?? ''])));
+  });
+
+keysCommand
+  .command('remove')
+  .description('stop trusting a key (its fingerprint, or its last 16 hex digits)')
+  .argument('<fingerprint>')
+  .action(async (fpr: string) => {
+    const g = globals();
+    const store = await openGlobalStore(g);
+    const k = await removeKey(store, fpr);
+    if (g.json) return printJson(k);
+    print(`removed ${k.fingerprint} ${k.uids[0] ?? ''}`.trimEnd());
+  });
+
+const action = (flag: string) => (v: string) => {
+  if (v !== 'refuse' && v !== 'allow' && v !== 'inherit') throw new InvalidArgumentError(`${flag} takes refuse, allow or inherit`);
+  return v as 'refuse' | 'allow' | 'inherit';
+};
+keysCommand
+  .command('policy')
+  .description('what a pull does with packages the trusted keys do not vouch for, for the site or one machine')
+  .option('--machine <machine>', 'set or show the rules of one machine (default: the site)')
+  .addOption(new Option('--unsigned <action>', 'unsigned packages: refuse (default) or allow (published, clients told not to verify)').argParser(action('--unsigned')))
+  .addOption(new Option('--unknown-key <action>', 'packages signed by an untrusted key: refuse (default) or allow').argParser(action('--unknown-key')))
+  .addHelpText('after', `\nA machine's rule 'inherit' falls back to the site's. A bad signature is refused whatever the policy.`)
+  .action(async (o: { machine?: string; unsigned?: 'refuse' | 'allow' | 'inherit'; unknownKey?: 'refuse' | 'allow' | 'inherit' }) => {
+    const g = globals();
+    const store = o.unsigned || o.unknownKey ? await openKeyedStore(g) : await openGlobalStore(g);
+    const r = await trustPolicy(store, o.machine ?? null, { unsigned: o.unsigned, unknownKey: o.unknownKey });
+    if (g.json) return printJson(r);
+    if (!r.checking) print('no trusted keys: signatures are not checked until one is added (gbp keys add FILE)');
+    const rows = [['(site)', r.site.unsigned, r.site.unknownKey], ...Object.entries(r.machines).map(([m, x]) => [m, x.unsigned, x.unknownKey])];
+    print(table(['FOR', 'UNSIGNED', 'UNKNOWN KEY'], rows));
   });
 
 program
@@ -420,7 +499,7 @@ program
     const site = await globalSite(store, g);
     const r = await clientConfig(store, site, machine, o.tag);
     if (g.json) return printJson(r);
-    print(`# ${r.binreposPath}\n${r.binrepos}\n# ${r.reposPath}\n${r.repos}`);
+    print(`${r.trustSteps.length ? `${r.trustSteps.join('\n')}\n\n` : ''}# ${r.binreposPath}\n${r.binrepos}\n# ${r.reposPath}\n${r.repos}`);
   });
 
 program

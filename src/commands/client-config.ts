@@ -4,7 +4,7 @@ import { requireBuild } from '../records/build-manifest.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { requireState } from '../records/machine-state.js';
-import { binreposConf, binreposConfPath, clientConfigName, reposConf, reposConfPath } from '../views/client-config.js';
+import { binreposConf, binreposConfPath, clientConfigName, reposConf, reposConfPath, trustSteps } from '../views/client-config.js';
 import { reposPurpose } from '../views/machine-views.js';
 import { assertName } from '../records/names.js';
 
@@ -23,6 +23,8 @@ export async function clientConfig(store: Store, site: SiteSettings, machine: st
     binreposPath: binreposConfPath(name),
     reposPath: reposConfPath(name),
     binrepos: binreposConf(site, build, tag),
+    /** The keys a client imports to verify (those that signed the build's packages). */
+    trustSteps: trustSteps(site, [...new Set(build.binpkgs.packages.flatMap((p) => (p.signer ? [p.signer] : [])))].sort()),
     repos: reposConf(site, build, tag, reposPurpose(state, id, tag)),
   };
 }

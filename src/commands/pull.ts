@@ -17,6 +17,8 @@ import type { Store } from '../store/store.js';
 import { updateState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { DamageRepair, readDamage } from '../records/damage.js';
+import { readPolicy, rulesFor } from '../trust/policy.js';
+import { openKeyring } from '../trust/trusted-keys.js';
 
 export interface PullOptions {
   source: string;
@@ -77,11 +79,15 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   } else {
     const started = Math.floor(Date.now() / 1000);
     const known = await loadKnownContent(store, opts.machine);
+    const keyring = await openKeyring(store);
+    const trust = keyring && { keyring, rules: rulesFor(await readPolicy(store), opts.machine) };
     const staging = await store.createStaging();
     try {
       const ingest = await ingestArchive(store, source, staging, known, {
         maxTarBytes: opts.maxTarBytes ?? DEFAULT_MAX_TAR_BYTES,
         repair,
+        trust,
+        machine: opts.machine,
         onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, totalBytes: source.size })),
       });
       if (existing) {
@@ -103,6 +109,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         result.restored = await repair.apply(store);
       }
     } finally {
+      keyring?.home.dispose();
       await store.disposeStaging(staging);
     }
   }

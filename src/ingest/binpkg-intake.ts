@@ -25,10 +25,19 @@ import type { Store } from '../store/store.js';
 import { readBlobMeta, type PackageRecord } from '../records/build-manifest.js';
 import type { KnownContent } from './known-content.js';
 import { TaskGroup } from '../util/task-group.js';
+import { checkGpkgSignature, type PackageSignature } from '../trust/gpkg-signature.js';
+import type { Rules } from '../trust/policy.js';
+import type { Keyring } from '../trust/trusted-keys.js';
 
 const MAX_INDEX_BYTES = 256 << 20;
 /** Store lookups (a LIST, and a GET when the blob is stored) in flight beside the reading. */
 const LOOKUPS_IN_FLIGHT = 16;
+
+/** A pull's signature checks: the trusted keys and what to do with what they cannot vouch for. */
+export interface PullTrust {
+  keyring: Keyring;
+  rules: Rules;
+}
 
 export interface MemberSink {
   data(chunk: Buffer): void;
@@ -60,6 +69,8 @@ export class BinpkgIntake {
   /** Each staged blob's record once its lookup ends, by SHA-256: a second member with the same bytes waits for it. */
   private readonly stagedBySha = new Map<string, Promise<PackageRecord>>();
   private readonly lookups = new TaskGroup(LOOKUPS_IN_FLIGHT);
+  /** Key ids of signatures by keys the site does not trust, by SHA-256, for the refusal. */
+  private readonly unknownSigners = new Map<string, string>();
   private hasBlobs: Promise<boolean> | null = null;
   private seq = 0;
   readonly warnings: string[] = [];
@@ -71,6 +82,8 @@ export class BinpkgIntake {
     private readonly staging: string,
     /** Damage fsck recorded: a damaged package's bytes are staged, never taken as known. */
     private readonly repair: DamageRepair | null = null,
+    /** Trusted keys: every package's signature is checked against them (null: none configured). */
+    private readonly trust: PullTrust | null = null,
   ) {}
 
   beginIndex(member: string, size: number): MemberSink {
@@ -103,7 +116,9 @@ export class BinpkgIntake {
     }
     const listed = this.indexByPath.get(relPath);
     const candidate = listed?.SHA1 ? this.known.binpkgsBySha1.get(listed.SHA1) : undefined;
-    if (candidate && !this.repair?.blobShas.has(candidate.sha256) && candidate.md5 === listed!.MD5 && String(candidate.size) === listed!.SIZE && candidate.size === size) {
+    // a signed package stored before its signature was checked is read again, to check it now
+    const unchecked = this.trust && candidate?.signed && !candidate.signer;
+    if (candidate && !unchecked && !this.repair?.blobShas.has(candidate.sha256) && candidate.md5 === listed!.MD5 && String(candidate.size) === listed!.SIZE && candidate.size === size) {
       return this.verifyKnown(member, relPath, mtime, candidate);
     }
     return this.stage(member, relPath, size, mtime, format);
@@ -166,9 +181,10 @@ export class BinpkgIntake {
     const present = (await this.storeHasBlobs()) ? await blobDirNames(this.store, sha256) : new Set<string>();
     const existing = present.has('meta.json') ? readBlobMeta(await this.store.get(keys.blobMeta(sha256)), sha256) : null;
     if (existing) {
+      const signer = this.trust && existing.signed && !existing.signer ? await this.checkSignature(member, file, format, sha256) : existing.signer;
       if (this.repair?.blobShas.has(sha256)) this.repair.offerBlob(sha256, file);
       else unlinkSync(file);
-      const record = { ...existing, origin: relPath };
+      const record = { ...existing, origin: relPath, ...(signer ? { signer } : {}) };
       this.receive(relPath, { member, mtime, record, known: false });
       return record;
     }
@@ -184,6 +200,7 @@ export class BinpkgIntake {
     } catch (err) {
       throw archiveError(member, (err as Error).message);
     }
+    const signer = this.trust ? await this.checkSignature(member, file, format, sha256) : undefined;
     const record: PackageRecord = {
       origin: relPath,
       sha256,
@@ -192,12 +209,50 @@ export class BinpkgIntake {
       sha1,
       format,
       signed: meta.signed,
+      ...(signer ? { signer } : {}),
       stanza,
       description: meta.values.DESCRIPTION?.trim() || undefined,
     };
     const staged: StagedBlob = { file, record, storedNames: present };
     this.receive(relPath, { member, mtime, staged, record, known: false });
     return record;
+  }
+
+  /**
+   * The package's signer when its signatures hold (Portage's rules, trust/gpkg-signature.ts). A bad
+   * signature is refused here, whatever the policy; an unknown key is judged in `finish`.
+   */
+  private async checkSignature(member: string, file: string, format: BinpkgFormat, sha256: string): Promise<string | undefined> {
+    if (format !== 'gpkg') return undefined;
+    let check: PackageSignature;
+    try {
+      check = await checkGpkgSignature(file, this.trust!.keyring.home);
+    } catch (err) {
+      if (err instanceof Error && err.name === 'GbpError') throw err;
+      throw archiveError(member, `its signatures cannot be read: ${(err as Error).message}`);
+    }
+    if (check.status === 'bad') throw archiveError(member, `bad signature: ${check.reason}; a client that verifies signatures would refuse this package`);
+    if (check.status === 'unknown-key') this.unknownSigners.set(sha256, check.keyId);
+    return check.status === 'good' ? check.signer : undefined;
+  }
+
+  /** The policy's word on a package the trusted keys do not vouch for: a warning, or the refusal. */
+  private judge(member: string, r: PackageRecord, machineHint: string): void {
+    const { rules, keyring } = this.trust!;
+    if (r.signer && keyring.fingerprints.has(r.signer)) return;
+    if (r.signed) {
+      const key = r.signer ?? this.unknownSigners.get(r.sha256) ?? 'unknown';
+      if (rules.unknownKey === 'allow') {
+        this.warnings.push(`${member}: signed by key ${key}, which this site does not trust; published, and clients are told not to verify signatures`);
+        return;
+      }
+      throw archiveError(member, `signed by key ${key}, which this site does not trust: add it with 'gbp keys add FILE', or allow such packages with 'gbp keys policy${machineHint} --unknown-key allow'`);
+    }
+    if (rules.unsigned === 'allow') {
+      this.warnings.push(`${member}: not signed; published, and clients are told not to verify signatures`);
+      return;
+    }
+    throw archiveError(member, `not signed, and this site checks signatures: sign packages (FEATURES="binpkg-signing", BINPKG_FORMAT="gpkg") or allow unsigned ones with 'gbp keys policy${machineHint} --unsigned allow'`);
   }
 
   /** One listing, at most one key, for the whole pull. */
@@ -222,7 +277,7 @@ export class BinpkgIntake {
     return this.lookups.wait();
   }
 
-  async finish(): Promise<{ header: Stanza; packages: PackageRecord[]; newBlobs: StagedBlob[] }> {
+  async finish(machine = ''): Promise<{ header: Stanza; packages: PackageRecord[]; newBlobs: StagedBlob[] }> {
     await this.lookups.wait();
     if (!this.index) {
       throw archiveError('binpkgs/Packages', "missing: the build's own Packages index is needed to check its packages");
@@ -251,6 +306,7 @@ export class BinpkgIntake {
         packages.push(r.stanza.PATH ? r : finaliseNewRecord(r, entry, got.mtime));
       }
     }
+    if (this.trust) for (const p of packages) this.judge(`binpkgs/${p.origin}`, p, machine ? ` --machine ${machine}` : '');
     for (const [path, got] of this.received) {
       if (!this.indexByPath.has(path)) this.warnings.push(`${got.member}: not listed in binpkgs/Packages; not published`);
     }

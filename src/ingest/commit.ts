@@ -84,7 +84,7 @@ export async function commitBuild(
         created,
         parent,
         archive: ingest.archive,
-        binpkgs: { header: ingest.header, packages },
+        binpkgs: { header: ingest.header, packages, ...(ingest.trustedKeys ? { trustedKeys: ingest.trustedKeys } : {}) },
         trees,
         warnings: ingest.warnings,
       };

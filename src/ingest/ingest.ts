@@ -30,7 +30,7 @@ import { TarReader, type TarEntry, type TarSink } from '../archive/tar-reader.js
 import { CLIENT_ONLY_HEADER_KEYS, type Stanza } from '../binpkg/packages-index.js';
 import type { Store } from '../store/store.js';
 import type { DamageRepair } from '../records/damage.js';
-import { BinpkgIntake, type MemberSink, type StagedBlob } from './binpkg-intake.js';
+import { BinpkgIntake, type MemberSink, type PullTrust, type StagedBlob } from './binpkg-intake.js';
 import type { PackageRecord } from '../records/build-manifest.js';
 import type { KnownContent } from './known-content.js';
 import { PackWriter, type SealedPack } from './pack-writer.js';
@@ -42,6 +42,10 @@ export interface IngestOptions {
   maxTarBytes: number;
   /** Damage fsck recorded, which this archive's bytes may restore (records/damage.ts). */
   repair?: DamageRepair | null;
+  /** Signature checks against the site's trusted keys (none configured: null). */
+  trust?: PullTrust | null;
+  /** The machine, for the policy command a refusal suggests. */
+  machine?: string;
   onProgress?: (p: { rawBytes: number; tarBytes: number; members: number }) => void;
 }
 
@@ -52,6 +56,8 @@ export interface IngestResult {
   trees: Map<string, TreeEntry[]>;
   /** Repository trees whose top-level Manifest is signed. */
   signedManifests: Set<string>;
+  /** The trusted keys the packages were checked against (null: no key, nothing checked). */
+  trustedKeys: string[] | null;
   newBlobs: StagedBlob[];
   packs: SealedPack[];
   warnings: string[];
@@ -256,7 +262,7 @@ export async function ingestArchive(
 ): Promise<IngestResult> {
   const packs = new PackWriter(staging);
   const trees = new TreeIntake(packs, known, options.repair);
-  const binpkgs = new BinpkgIntake(store, known, staging, options.repair);
+  const binpkgs = new BinpkgIntake(store, known, staging, options.repair, options.trust ?? null);
   const sink = new ArchiveIngest(trees, binpkgs);
   const reader = new TarReader(sink);
 
@@ -286,7 +292,7 @@ export async function ingestArchive(
     reader.end();
     await binpkgs.settle(); // a package refused while the rest was read is the archive's first error
     sink.finish();
-    const { header, packages, newBlobs } = await binpkgs.finish();
+    const { header, packages, newBlobs } = await binpkgs.finish(options.machine);
     const packList = packs.finish();
     const treeResult = trees.result();
     renamePacks(treeResult, packList);
@@ -297,6 +303,7 @@ export async function ingestArchive(
       packages,
       trees: treeResult,
       signedManifests: trees.signedManifests,
+      trustedKeys: options.trust ? [...options.trust.keyring.fingerprints].sort() : null,
       newBlobs,
       packs: packList,
       warnings: binpkgs.warnings,

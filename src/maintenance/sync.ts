@@ -46,6 +46,8 @@ export interface SyncResult {
   builds: { machine: string; id: string; objects: number; bytes: number; present: number }[];
   /** Each machine whose published build, tags, kept builds or notes change, and how. */
   states: { machine: string; changes: string[] }[];
+  /** The trusted keys and trust policy, which follow the source: one line per change. */
+  trust: string[];
   objects: number;
   bytes: number;
   /** Objects the destination already had. */
@@ -56,12 +58,14 @@ export interface SyncResult {
 
 export async function syncStores(from: Store, to: Store, toSite: SiteSettings, options: SyncOptions = {}): Promise<SyncResult> {
   const started = performance.now();
-  const result: SyncResult = { from: from.location, to: to.location, dryRun: !!options.dryRun, builds: [], states: [], objects: 0, bytes: 0, present: 0, seconds: 0 };
+  const result: SyncResult = { from: from.location, to: to.location, dryRun: !!options.dryRun, builds: [], states: [], trust: [], objects: 0, bytes: 0, present: 0, seconds: 0 };
   const machines = options.machines?.length ? options.machines : await listMachines(from);
   if (!options.dryRun) {
     await to.recover();
     await saveSite(to, toSite);
   }
+  // the keys first: the destination's pages and client configs name them
+  result.trust = await syncTrust(from, to, !!options.dryRun);
   const copier = new ObjectCopier(from, to);
   await copier.init();
   try {
@@ -109,6 +113,40 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
     });
     await refreshMachineViews(to, toSite, machine);
   }
+}
+
+/**
+ * The trust set (keys/, trust.json) as the source has it: a mirror's clients fetch the keys from
+ * the mirror, and a pull into the mirror checks against the same keys.
+ */
+async function syncTrust(from: Store, to: Store, dryRun: boolean): Promise<string[]> {
+  const changes: string[] = [];
+  const listed = async (store: Store) => {
+    const out = new Map<string, Buffer>();
+    for await (const key of store.list('keys/')) {
+      const data = await store.get(key);
+      if (data) out.set(key, data);
+    }
+    const policy = await store.get(keys.trustPolicy());
+    if (policy) out.set(keys.trustPolicy(), policy);
+    return out;
+  };
+  const want = await listed(from);
+  const have = await listed(to);
+  const name = (key: string) => (key === keys.trustPolicy() ? 'trust policy' : key === keys.trustedKeyBundle() ? null : `key ${key.slice('keys/'.length).replace(/\.asc$/, '')}`);
+  for (const [key, data] of want) {
+    if (have.get(key)?.equals(data)) continue;
+    const what = name(key);
+    if (what) changes.push(`${have.has(key) ? 'update' : 'trust'} ${what}`);
+    if (!dryRun) await to.put(key, data, { contentType: key.endsWith('.json') ? 'application/json' : 'application/pgp-keys' });
+  }
+  for (const key of have.keys()) {
+    if (want.has(key)) continue;
+    const what = name(key);
+    if (what) changes.push(key === keys.trustPolicy() ? 'drop the trust policy' : `untrust ${what}`);
+    if (!dryRun) await to.delete(key);
+  }
+  return changes;
 }
 
 /** How the destination's marks (published, tags, kept, notes) differ from the source's, one line each. */

@@ -19,6 +19,8 @@ export interface PackageRecord {
   sha1: string;
   format: 'gpkg' | 'xpak';
   signed: boolean;
+  /** Primary fingerprint of the trusted key whose signatures held when the package was checked. */
+  signer?: string;
   /** The index entry, with PATH (relative to blobs/) and MTIME. */
   stanza: Stanza;
   /** DESCRIPTION from the metadata, for pages (Portage's own index leaves it out). */
@@ -52,6 +54,8 @@ export interface BuildManifest {
     /** The build's own Packages header, minus what clients write and what we set. */
     header: Stanza;
     packages: PackageRecord[];
+    /** The keys the site trusted when the pull checked the packages' signatures (absent: none checked). */
+    trustedKeys?: string[];
   };
   trees: Record<string, TreeRef>;
   warnings: string[];

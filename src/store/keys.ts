@@ -26,6 +26,12 @@ export const keys = {
   machineHistoryPage: (machine: string, page: number) => `machines/${machine}/history/${page}.html`,
   machineBinpkgs: (machine: string) => `machines/${machine}/binpkgs/`,
   tagBinpkgs: (machine: string, tag: string) => `machines/${machine}/tags/${tag}/binpkgs/`,
+  /** A trusted signing key, armoured, by its primary fingerprint; public, for clients too. */
+  trustedKey: (fingerprint: string) => `keys/${fingerprint}.asc`,
+  /** Every trusted key in one file: what a client imports (derived from keys/*.asc). */
+  trustedKeyBundle: () => 'keys/trusted.asc',
+  /** What a pull does with unsigned packages and unknown signers (trust/policy.ts). */
+  trustPolicy: () => 'trust.json',
 };
 
 /** A blob's path relative to `blobs/`: what the Packages index lists as PATH. */

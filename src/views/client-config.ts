@@ -19,14 +19,7 @@ export const clientConfigName = (machine: string, tag?: string) => (tag ? `${mac
 export function binreposConf(site: SiteSettings, build: BuildManifest, tag?: string): string {
   const name = clientConfigName(build.machine, tag);
   const dir = tag ? `tags/${tag}/binpkgs` : 'binpkgs';
-  const packages = build.binpkgs.packages;
-  const unsigned = packages.filter((p) => !p.signed);
-  const verify = packages.length > 0 && unsigned.length === 0;
-  const reason = verify
-    ? `every package of build ${build.id} is a signed GPKG: import the signing key into /etc/portage/gnupg`
-    : packages.length === 0
-      ? `build ${build.id} has no packages`
-      : `${unsigned.length} of ${packages.length} packages of build ${build.id} are unsigned${unsigned.some((p) => p.format === 'xpak') ? ' (XPAK cannot be signed)' : ''}: a verifying client would refuse them`;
+  const { verify, reason } = signatureVerdict(build);
   return [
     `# ${build.machine}${tag ? ` @${tag}` : ''}: binary packages from Gentoo Build Publisher (build ${build.id} when written)`,
     `[${name}]`,
@@ -37,6 +30,44 @@ export function binreposConf(site: SiteSettings, build: BuildManifest, tag?: str
     `location = /var/cache/binhost/${name}`,
     '',
   ].join('\n');
+}
+
+/**
+ * Whether clients should verify, and why. A build whose signatures gbp checked is verifiable when
+ * every package is signed by a key the site trusted; one pulled without keys, when every package
+ * is at least signed (the client's own keyring then decides).
+ */
+export function signatureVerdict(build: BuildManifest): { verify: boolean; reason: string } {
+  const packages = build.binpkgs.packages;
+  if (!packages.length) return { verify: false, reason: `build ${build.id} has no packages` };
+  if (build.binpkgs.trustedKeys) {
+    const unvouched = packages.filter((p) => !p.signer);
+    if (!unvouched.length) {
+      const signers = [...new Set(packages.map((p) => p.signer!.slice(-16)))].sort().join(', ');
+      return { verify: true, reason: `every package of build ${build.id} is signed by a key this site trusts (${signers}): import them as shown by 'gbp client-config'` };
+    }
+    return { verify: false, reason: `${unvouched.length} of ${packages.length} packages of build ${build.id} are not signed by a key this site trusts (published by its policy): a verifying client would refuse them` };
+  }
+  const unsigned = packages.filter((p) => !p.signed);
+  if (!unsigned.length) return { verify: true, reason: `every package of build ${build.id} is a signed GPKG: import the signing key into /etc/portage/gnupg` };
+  return {
+    verify: false,
+    reason: `${unsigned.length} of ${packages.length} packages of build ${build.id} are unsigned${unsigned.some((p) => p.format === 'xpak') ? ' (XPAK cannot be signed)' : ''}: a verifying client would refuse them`,
+  };
+}
+
+/** The shell steps that make a client trust the site's keys, as Portage verifies (TRUST_ULTIMATE or TRUST_FULLY). */
+export function trustSteps(site: SiteSettings, fingerprints: string[]): string[] {
+  if (!fingerprints.length) return [];
+  return [
+    `# Trust the keys that signed these packages (from ${site.baseUrl}/keys/trusted.asc), once, as root:`,
+    `#   wget -qO /tmp/gbp-keys.asc ${site.baseUrl}/keys/trusted.asc`,
+    '#   gpg --homedir /etc/portage/gnupg --batch --import /tmp/gbp-keys.asc',
+    ...fingerprints.map((f) => `#   echo ${f}:6: | gpg --homedir /etc/portage/gnupg --batch --import-ownertrust`),
+    // Portage verifies with --no-auto-check-trustdb: the trust must be computed now, or it reads as undefined
+    '#   gpg --homedir /etc/portage/gnupg --batch --check-trustdb',
+    "# (on a machine set up with getuto, sign them with its local key instead: gpg --homedir /etc/portage/gnupg --quick-lsign-key FPR)",
+  ];
 }
 
 /** What a repos.conf is for: the newest published build, an older one published (a rollback), or a tag. */

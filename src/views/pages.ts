@@ -27,7 +27,7 @@ import { bytes, when } from '../util/format.js';
 import { barChart } from './charts.js';
 
 /** Bump when templates change what a build page shows, so existing pages are rendered again. */
-const PAGES_VERSION = 1;
+const PAGES_VERSION = 2;
 /** A machine with no build for this long is flagged on the front page. */
 const STALE_DAYS = 7;
 /** The machine page lists the newest builds; all of them are on history pages of a fixed size. */
@@ -248,6 +248,9 @@ async function computeFacts(store: Store, build: BuildManifest) {
     total: build.binpkgs.packages.reduce((n, p) => n + p.size, 0),
     compiled: buildTimes.length ? { from: buildTimes.reduce((a, b) => Math.min(a, b)), to: buildTimes.reduce((a, b) => Math.max(a, b)), count: buildTimes.length } : null,
     signed: build.binpkgs.packages.filter((p) => p.signed).length,
+    checked: !!build.binpkgs.trustedKeys,
+    signers: signersOf(build.binpkgs.packages),
+    unvouched: build.binpkgs.trustedKeys ? build.binpkgs.packages.filter((p) => !p.signer).length : 0,
   };
 }
 
@@ -324,8 +327,15 @@ function packageRow(p: PackageRecord, root: string, change: ChangeKind | null) {
     href: `${root}blobs/${p.stanza.PATH}`,
     description: p.description ?? '',
     signed: p.signed,
+    signer: p.signer ?? null,
     change,
   };
+}
+
+function signersOf(packages: PackageRecord[]): { fingerprint: string; count: number }[] {
+  const count = new Map<string, number>();
+  for (const p of packages) if (p.signer) count.set(p.signer, (count.get(p.signer) ?? 0) + 1);
+  return [...count].sort((a, b) => b[1] - a[1]).map(([fingerprint, n]) => ({ fingerprint, count: n }));
 }
 
 function countChanges(diff: BuildDiff | null): Record<ChangeKind, number> | null {

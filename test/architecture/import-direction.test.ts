@@ -15,6 +15,7 @@ const LAYERS: string[][] = [
   ['archive'],
   ['binpkg'],
   ['store'],
+  ['trust'],
   ['records'],
   ['ingest'],
   ['views'],

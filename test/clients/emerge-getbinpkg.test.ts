@@ -5,24 +5,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GBP, gbp, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { PortageClient } from '../helpers/portage.js';
+import { freePort } from '../helpers/ports.js';
 
 const BUILD1 = fixture('build-archive/build.tar.gz');
 const BUILD2 = fixture('build-archive/build2.tar.gz');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function serve(store: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [GBP, '--store', store, '--json', 'serve', '--port', String(port), '--workers', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });

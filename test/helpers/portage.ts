@@ -27,16 +27,24 @@ export class PortageClient {
   private readonly path = toolPath();
   readonly eprefix: string;
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    private readonly gnupgSteps?: string[],
+  ) {
     const r = this.python(['init', root]);
     if (r.code !== 0) throw new Error(`Portage's test harness failed:\n${r.output}`);
     this.eprefix = JSON.parse(r.stdout.trim().split('\n').pop()!).eprefix;
   }
 
-  static create(): PortageClient {
+  /**
+   * A fresh client. Its /etc/portage/gnupg holds Portage's test key, trusted, unless `gnupgSteps`
+   * are given: then it starts empty and those shell lines (as `gbp client-config` prints them,
+   * with their `/etc/portage/gnupg`) set it up, as an admin would.
+   */
+  static create(o: { gnupgSteps?: string[] } = {}): PortageClient {
     const root = mkdtempSync(join(tmpdir(), 'gbp-portage-'));
     chmodSync(root, 0o755); // Portage verifies signatures as nobody, who must reach the keyring
-    return new PortageClient(root);
+    return new PortageClient(root, o.gnupgSteps);
   }
 
   /** gbp's repos.conf or binrepos.conf text with every `location` moved into the fake root. */
@@ -64,7 +72,7 @@ export class PortageClient {
 
   private python(args: string[]): Emerge & { stdout: string } {
     const r = spawnSync('python3', [DRIVER, ...args], {
-      env: { ...process.env, GBP_PORTAGE: PORTAGE, PATH: this.path, PYTHONDONTWRITEBYTECODE: '1' },
+      env: { ...process.env, GBP_PORTAGE: PORTAGE, PATH: this.path, PYTHONDONTWRITEBYTECODE: '1', ...(this.gnupgSteps ? { GBP_GNUPG_STEPS: JSON.stringify(this.gnupgSteps) } : {}) },
       encoding: 'utf8',
       maxBuffer: 64 << 20,
       timeout: 300_000,

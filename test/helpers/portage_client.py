@@ -61,13 +61,28 @@ def gnupg_home(root, lib):
     if not os.path.isdir(home):
         shutil.copytree(os.path.join(lib, "portage", "tests", ".gnupg"), home)
         os.chmod(home, 0o700)
-        if os.getuid() == 0:
-            import pwd
+        give_to_nobody(home)
+    return home
 
-            nobody = pwd.getpwnam("nobody")
-            for dirpath, dirnames, filenames in os.walk(home):
-                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                    os.chown(name, nobody.pw_uid, nobody.pw_gid)
+
+def give_to_nobody(home):
+    if os.getuid() == 0:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        for dirpath, dirnames, filenames in os.walk(home):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                os.chown(name, nobody.pw_uid, nobody.pw_gid)
+
+
+def client_keyring(root, steps):
+    """The client's /etc/portage/gnupg as an admin sets it up: empty, then the shell steps gbp
+    prints (the harness keeps its own home, with the test key's secret part, for its setup)."""
+    home = os.path.join(root, "client-gnupg")
+    os.makedirs(home, mode=0o700)
+    for line in steps:
+        subprocess.run(["sh", "-ec", line.replace("/etc/portage/gnupg", home)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    give_to_nobody(home)
     return home
 
 
@@ -103,6 +118,10 @@ def init(root):
             "FEATURES": "-sandbox -usersandbox -usersync",
         }
     )
+    steps = os.environ.get("GBP_GNUPG_STEPS")
+    if steps:
+        # Portage reads the environment over make.conf: verification uses the client's keyring
+        env["BINPKG_GPG_VERIFY_GPG_HOME"] = client_keyring(root, json.loads(steps))
     with open(os.path.join(root, "env.json"), "w") as f:
         json.dump({"eprefix": eprefix, "env": env, "portage": portage_dir}, f)
     print(json.dumps({"eprefix": eprefix}))

@@ -3,7 +3,8 @@
  * client run with exactly Portage's options (spec/portage-binhost.md §3).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './ports.js';
 
 export const PORTAGE_RSYNC_OPTS = [
   '--recursive', '--links', '--safe-links', '--perms', '--times', '--omit-dir-times', '--compress', '--force',
@@ -11,16 +12,6 @@ export const PORTAGE_RSYNC_OPTS = [
   '--exclude=/distfiles', '--exclude=/local', '--exclude=/packages', '--exclude=/.git',
 ];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Daemon {
   url: string;
