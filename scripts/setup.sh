@@ -14,7 +14,7 @@ for_tests=0
 # gpg (package signatures are checked at pull once the site trusts a key), GNU time for the
 # benchmark's peak-RSS figures.
 need=()
-for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync gpg:gpg /usr/bin/time:time; do
+for pair in zstd:zstd xz:xz-utils bzip2:bzip2 rsync:rsync gpg:gpg gpgv:gpgv /usr/bin/time:time; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -20,6 +20,7 @@ import { recordedBuilds, type RecordedBuild } from '../records/recorded-builds.j
 import { refreshMachineViews, servesIndex } from '../views/machine-views.js';
 import { writeDamage, type DamageRecord } from '../records/damage.js';
 import { historyPageCount, renderMachinePages } from '../views/pages.js';
+import { checkBundle } from '../trust/trusted-keys.js';
 
 export interface Problem {
   key: string;
@@ -132,6 +133,9 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       problem(`${dir}Packages`, 'differs from build.json (or is missing)', opts.repair);
     }
   }
+
+  // the trusted keys' bundle, derived from keys/*.asc
+  if (!(await checkBundle(store, opts.repair))) problem(keys.trustedKeyBundle(), 'differs from the key files in keys/ (a keys add or remove cut short)', opts.repair);
 
   // published and tag views
   for (const [machine, state] of states) {

@@ -37,20 +37,19 @@ export async function addTrustedKeys(store: Store, file: Buffer): Promise<{ adde
   const home = new GpgHome();
   try {
     await home.importKeys([file]);
-    const added: KeyInfo[] = [];
+    const added: { info: KeyInfo; file: Buffer }[] = [];
     const present: KeyInfo[] = [];
     for (const k of found) {
       if (k.revoked) throw new GbpError('usage', k.fingerprint, 'this key is revoked: a client would refuse what it signs');
       if (k.expires !== null && k.expires * 1000 < Date.now()) throw new GbpError('usage', k.fingerprint, `this key expired on ${new Date(k.expires * 1000).toISOString().slice(0, 10)}`);
-      if (await store.exists(keys.trustedKey(k.fingerprint))) {
-        present.push(k);
-        continue;
-      }
-      await store.put(keys.trustedKey(k.fingerprint), await home.exportKey(k.fingerprint), { contentType: KEY_TYPE });
-      added.push(k);
+      if (await store.exists(keys.trustedKey(k.fingerprint))) present.push(k);
+      else added.push({ info: k, file: await home.exportKey(k.fingerprint) });
     }
-    await writeBundle(store);
-    return { added, present };
+    // the bundle first, as for a removal: an add cut short leaves the bundle ahead of the key
+    // files, never a key file that pulls do not see (fsck names the difference either way)
+    await writeBundle(store, { extra: added.map((a) => a.file) });
+    for (const a of added) await store.put(keys.trustedKey(a.info.fingerprint), a.file, { contentType: KEY_TYPE });
+    return { added: added.map((a) => a.info), present };
   } finally {
     home.dispose();
   }
@@ -61,7 +60,7 @@ export async function removeTrustedKey(store: Store, fingerprint: string): Promi
   const match = (await listTrustedKeys(store)).filter((k) => k.fingerprint === fpr || (fpr.length >= 16 && k.fingerprint.endsWith(fpr)));
   if (match.length !== 1) throw new GbpError('not-found', fingerprint, match.length ? 'names more than one trusted key; give the whole fingerprint' : 'is not a trusted key (gbp keys list)');
   // the bundle first: pulls trust what it holds, so a removal cut short leaves the key untrusted
-  await writeBundle(store, match[0].fingerprint);
+  await writeBundle(store, { without: match[0].fingerprint });
   await store.delete(match[0].key);
   return match[0];
 }
@@ -92,10 +91,29 @@ export async function openKeyring(store: Store): Promise<Keyring | null> {
   return { home, fingerprints };
 }
 
-/** keys/trusted.asc: every trusted key (but `without`), derived from the key files; removed when none is left. */
-async function writeBundle(store: Store, without?: string): Promise<void> {
+/** keys/trusted.asc as the key files say it must be, but `without` and with `extra` (null: no key, no bundle). */
+async function expectedBundle(store: Store, o: { without?: string; extra?: Buffer[] } = {}): Promise<Buffer | null> {
   const parts: Buffer[] = [];
-  for (const k of await listTrustedKeys(store)) if (k.fingerprint !== without) parts.push((await store.get(k.key))!);
-  if (parts.length) await store.put(keys.trustedKeyBundle(), Buffer.concat(parts), { contentType: KEY_TYPE });
+  for (const k of await listTrustedKeys(store)) if (k.fingerprint !== o.without) parts.push((await store.get(k.key))!);
+  for (const e of o.extra ?? []) parts.push(e);
+  return parts.length ? Buffer.concat(parts) : null;
+}
+
+/** keys/trusted.asc, derived from the key files; removed when no key is left. */
+async function writeBundle(store: Store, o: { without?: string; extra?: Buffer[] } = {}): Promise<void> {
+  const bundle = await expectedBundle(store, o);
+  if (bundle) await store.put(keys.trustedKeyBundle(), bundle, { contentType: KEY_TYPE });
   else await store.delete(keys.trustedKeyBundle());
+}
+
+/**
+ * Whether keys/trusted.asc holds exactly the key files (a `keys add` or `remove` cut short leaves
+ * them apart); `repair` rewrites it. What pulls trust is the bundle, so fsck names a difference.
+ */
+export async function checkBundle(store: Store, repair: boolean): Promise<boolean> {
+  const want = await expectedBundle(store);
+  const have = await store.get(keys.trustedKeyBundle());
+  const same = want === null ? have === null : !!have && have.equals(want);
+  if (!same && repair) await writeBundle(store);
+  return same;
 }

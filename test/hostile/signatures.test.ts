@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -203,6 +203,19 @@ describe('package signatures at pull', () => {
     const again = await gbp(['sync', store, copy]);
     expect(again.stdout).toMatch(new RegExp(`untrust key ${PORTAGE_FPR}`));
     expect((await gbp(['--store', copy, '--json', 'keys', 'list'])).json()).toHaveLength(1);
+  });
+
+  it('fsck names a trusted-keys bundle that differs from the key files, and --repair rewrites it', async () => {
+    const store = await storeTrusting(PORTAGE_KEY);
+    const bundle = join(store, 'keys/trusted.asc');
+    const good = readFileSync(bundle);
+    rmSync(bundle); // as a 'keys add' killed between the key file and the bundle leaves it
+    const check = await gbp(['--store', store, 'fsck', '--quick']);
+    expect(check.code).toBe(8);
+    expect(check.stdout).toMatch(/keys\/trusted\.asc: differs from the key files in keys\//);
+    expect((await gbp(['--store', store, 'fsck', '--quick', '--repair'])).code).toBe(0);
+    expect(readFileSync(bundle)).toEqual(good);
+    expect((await gbp(['--store', store, 'fsck', '--quick'])).code).toBe(0);
   });
 
   it('keys add refuses what is not a usable public key, and changes nothing', async () => {
