@@ -122,6 +122,11 @@ archive under an existing id is refused (exit 4).`,
       const t = r.trees!;
       print(`${r.machine} ${r.id}: stored in ${r.seconds.toFixed(1)} s`);
       print(`  packages  ${p.total} (${p.new} new, ${bytes(p.newBytes)} written)`);
+      if (r.signatures) {
+        const by = Object.entries(r.signatures.signers).map(([k, n]) => `${n} by ${k.slice(-16)}`);
+        if (r.signatures.unvouched) by.push(`${r.signatures.unvouched} not by a trusted key`);
+        print(`  signed    ${by.join(', ') || 'nothing'}`);
+      }
       print(`  trees     ${t.names.join(', ')}: ${t.files} files, ${bytes(t.bytes)} (${t.newFiles} new files, ${bytes(t.newBytes)} written)`);
     }
     if (r.published) print(`  published ${site.baseUrl}/machines/${r.machine}/binpkgs/`);

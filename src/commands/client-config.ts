@@ -5,7 +5,7 @@ import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { requireState } from '../records/machine-state.js';
 import { binreposConf, binreposConfPath, clientConfigName, reposConf, reposConfPath, trustSteps } from '../views/client-config.js';
-import { reposPurpose } from '../views/machine-views.js';
+import { MACHINE_KEYS, reposPurpose } from '../views/machine-views.js';
 import { assertName } from '../records/names.js';
 
 export async function clientConfig(store: Store, site: SiteSettings, machine: string, tag?: string) {
@@ -24,7 +24,7 @@ export async function clientConfig(store: Store, site: SiteSettings, machine: st
     reposPath: reposConfPath(name),
     binrepos: binreposConf(site, build, tag),
     /** The keys a client imports to verify (those that signed the build's packages). */
-    trustSteps: trustSteps(site, [...new Set(build.binpkgs.packages.flatMap((p) => (p.signer ? [p.signer] : [])))].sort()),
+    trustSteps: trustSteps(`${site.baseUrl}/machines/${machine}/${tag ? `tags/${tag}/` : ''}${MACHINE_KEYS}`, [...new Set(build.binpkgs.packages.flatMap((p) => (p.signer ? [p.signer] : [])))].sort()),
     repos: reposConf(site, build, tag, reposPurpose(state, id, tag)),
   };
 }

@@ -42,6 +42,8 @@ export interface PullResult {
   archive: { source: string; sha256: string; bytes: number; compression: string | null };
   packages: { total: number; new: number; newBytes: number; verifiedWithoutWrite: number } | null;
   trees: { files: number; bytes: number; newFiles: number; newBytes: number; names: string[] } | null;
+  /** Checked against the site's trusted keys: how many packages each key signed, and how many no trusted key did (null: no key, nothing checked). */
+  signatures: { signers: Record<string, number>; unvouched: number } | null;
   warnings: string[];
   /** Damaged packages and tree files (recorded by fsck) this archive's bytes restored. */
   restored?: { blobs: number; ranges: number };
@@ -102,6 +104,11 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
         result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
         result.trees = { ...trees, names: [...ingest.trees.keys()].sort() };
+        if (ingest.trustedKeys) {
+          const signers: Record<string, number> = {};
+          for (const p of ingest.packages) if (p.signer) signers[p.signer] = (signers[p.signer] ?? 0) + 1;
+          result.signatures = { signers, unvouched: ingest.packages.filter((p) => !p.signer).length };
+        }
         result.warnings = ingest.warnings;
       }
       if (repair) {
@@ -143,5 +150,5 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
 }
 
 function base(opts: PullOptions, status: PullResult['status'], archive: PullResult['archive']): PullResult {
-  return { machine: opts.machine, id: opts.id, status, published: false, tags: opts.tags ?? [], archive, packages: null, trees: null, warnings: [], seconds: 0 };
+  return { machine: opts.machine, id: opts.id, status, published: false, tags: opts.tags ?? [], archive, packages: null, trees: null, signatures: null, warnings: [], seconds: 0 };
 }

@@ -56,12 +56,15 @@ export function signatureVerdict(build: BuildManifest): { verify: boolean; reaso
   };
 }
 
-/** The shell steps that make a client trust the site's keys, as Portage verifies (TRUST_ULTIMATE or TRUST_FULLY). */
-export function trustSteps(site: SiteSettings, fingerprints: string[]): string[] {
+/**
+ * The shell steps that make a client trust the keys that signed its packages, as Portage verifies
+ * (TRUST_ULTIMATE or TRUST_FULLY). `keysUrl`: the machine's (or tag's) keys.asc.
+ */
+export function trustSteps(keysUrl: string, fingerprints: string[]): string[] {
   if (!fingerprints.length) return [];
   return [
-    `# Trust the keys that signed these packages (from ${site.baseUrl}/keys/trusted.asc), once, as root:`,
-    `#   wget -qO /tmp/gbp-keys.asc ${site.baseUrl}/keys/trusted.asc`,
+    `# Trust the keys that signed these packages (${keysUrl}), once, as root:`,
+    `#   wget -qO /tmp/gbp-keys.asc ${keysUrl}`,
     '#   gpg --homedir /etc/portage/gnupg --batch --import /tmp/gbp-keys.asc',
     ...fingerprints.map((f) => `#   echo ${f}:6: | gpg --homedir /etc/portage/gnupg --batch --import-ownertrust`),
     // Portage verifies with --no-auto-check-trustdb: the trust must be computed now, or it reads as undefined

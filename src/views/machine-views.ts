@@ -36,16 +36,35 @@ export async function writeIndexView(store: Store, site: SiteSettings, dir: stri
   return true;
 }
 
-/** binrepos.conf and repos.conf beside the index, rewritten only when they change. */
+/**
+ * binrepos.conf and repos.conf beside the index, rewritten only when they change; for a build
+ * whose signatures were checked, keys.asc too: the keys that signed its packages, what a client
+ * of this machine (or tag) imports.
+ */
 async function writeClientConfig(store: Store, site: SiteSettings, dir: string, state: MachineState, id: string, tag?: string): Promise<void> {
   const build = await requireBuild(store, state.machine, id);
-  for (const [name, text] of [
-    ['binrepos.conf', binreposConf(site, build, tag)],
-    ['repos.conf', reposConf(site, build, tag, reposPurpose(state, id, tag))],
-  ] as const) {
-    if ((await store.get(`${dir}${name}`))?.toString('utf8') !== text) await store.put(`${dir}${name}`, text, { contentType: 'text/plain; charset=utf-8' });
+  const files: [string, string | Buffer, string][] = [
+    ['binrepos.conf', binreposConf(site, build, tag), 'text/plain; charset=utf-8'],
+    ['repos.conf', reposConf(site, build, tag, reposPurpose(state, id, tag)), 'text/plain; charset=utf-8'],
+  ];
+  if (build.binpkgs.trustedKeys) {
+    const signers = [...new Set(build.binpkgs.packages.flatMap((p) => (p.signer ? [p.signer] : [])))].sort();
+    const parts: Buffer[] = [];
+    for (const fpr of signers) {
+      const key = await store.get(keys.trustedKey(fpr));
+      if (key) parts.push(key);
+    }
+    if (parts.length) files.push([MACHINE_KEYS, Buffer.concat(parts), 'application/pgp-keys']);
+    else await store.delete(`${dir}${MACHINE_KEYS}`);
+  }
+  for (const [name, data, contentType] of files) {
+    const have = await store.get(`${dir}${name}`);
+    if (!have || !have.equals(Buffer.from(data))) await store.put(`${dir}${name}`, data, { contentType });
   }
 }
+
+/** Beside a machine's (or tag's) binrepos.conf: the public keys that signed its packages. */
+export const MACHINE_KEYS = 'keys.asc';
 
 /** A tag, the machine's newest build, or an older one published (a rollback). */
 export function reposPurpose(state: MachineState, id: string, tag?: string): ReposPurpose {

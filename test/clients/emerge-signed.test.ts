@@ -39,7 +39,7 @@ describe('a client that trusts the site by the steps gbp prints (real Portage)',
   it('installs with every signature verified against the published key', () => {
     expect(config.binrepos).toMatch(/verify-signature = true/);
     const steps = config.trustSteps.filter((l) => l.startsWith('#   ')).map((l) => l.slice(4));
-    expect(steps.join('\n')).toMatch(/keys\/trusted\.asc/);
+    expect(steps.join('\n')).toMatch(/machines\/web\/keys\.asc/);
     const client = PortageClient.create({ gnupgSteps: steps });
     const r = client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos: config.binrepos });
     expect(r.code, r.output).toBe(0);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gbp, snapshot, tempDir } from '../helpers/cli.js';
 import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -22,6 +22,7 @@ const PORTAGE_FPR = '06B3A311BD775C280D22A9305D90EA06352177F6';
 const HELLO = 'binpkgs/app-misc/hello/hello-1.0-1.gpkg.tar';
 
 let otherKey: string;
+let otherHome: string;
 
 /** Where a member of a (GPKG) tar holds its bytes. */
 function innerMember(tar: Buffer, suffix: string): { offset: number; size: number } {
@@ -84,17 +85,23 @@ async function expectRefused(store: string, archive: string, pattern: RegExp): P
 
 beforeAll(() => {
   // a key that is not the one the packages were signed with
-  const home = mkdtempSync(join(tmpdir(), 'gbp-otherkey-'));
+  const home = (otherHome = mkdtempSync(join(tmpdir(), 'gbp-otherkey-')));
   execFileSync('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--quick-gen-key', 'Other Builder <other@example.org>', 'ed25519', 'sign', 'never'], { stdio: 'ignore' });
   otherKey = join(home, 'other.asc');
   writeFileSync(otherKey, execFileSync('gpg', ['--homedir', home, '--batch', '--armor', '--export', 'other@example.org']));
 });
+
+// key generation started a gpg-agent for that home: it goes with the tests
+afterAll(() => void execFileSync('gpgconf', ['--homedir', otherHome, '--kill', 'gpg-agent'], { stdio: 'ignore' }));
 
 describe('package signatures at pull', () => {
   it('packages signed by a trusted key are stored with their signer, shown by gbp show', async () => {
     const store = await storeTrusting(PORTAGE_KEY);
     const r = await gbp(['--store', store, 'pull', BUILD1, '-m', 'web', '-b', '1', '--publish']);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/signed {4}5 by 5D90EA06352177F6/);
+    const again = await gbp(['--store', store, '--json', 'pull', BUILD2, '-m', 'web', '-b', '2']);
+    expect(again.json().signatures).toEqual({ signers: { [PORTAGE_FPR]: 6 }, unvouched: 0 });
     const show = await gbp(['--store', store, '--json', 'show', 'web', '1']);
     const packages = show.json().build.binpkgs.packages as { signer?: string }[];
     expect(packages.length).toBe(5);
@@ -103,6 +110,12 @@ describe('package signatures at pull', () => {
     // the key is published for clients
     expect(readFileSync(join(store, 'keys/trusted.asc'), 'utf8')).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
     expect(readFileSync(join(store, `keys/${PORTAGE_FPR}.asc`), 'utf8')).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
+    // the build page says who signed what
+    const page = readFileSync(join(store, 'builds/web/1/index.html'), 'utf8');
+    expect(page).toMatch(/5 verified, signed by <code title="06B3A311BD775C280D22A9305D90EA06352177F6">5D90EA06352177F6<\/code>/);
+    // and per machine, the keys that signed its published build, which its trust steps import
+    expect(readFileSync(join(store, 'machines/web/keys.asc'))).toEqual(readFileSync(join(store, `keys/${PORTAGE_FPR}.asc`)));
+    expect((await gbp(['--store', store, 'client-config', 'web'])).stdout).toMatch(/wget -qO \/tmp\/gbp-keys\.asc http:\/\/localhost:8080\/machines\/web\/keys\.asc/);
   });
 
   it('a package whose bytes changed after signing is refused, whatever the policy', async () => {
