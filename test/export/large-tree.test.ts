@@ -3,21 +3,22 @@
  * new generation per publish, a switch back, and the pruning of a generation an hour later, whose
  * release of every object once overflowed the stack (130,000 paths spread into push()).
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { publish } from '../../src/commands/publish.js';
-import { pull } from '../../src/commands/pull.js';
-import { exportRsync } from '../../src/export/exporter.js';
-import { FsStore } from '../../src/store/fs-store.js';
-import { loadSite } from '../../src/store/site.js';
-import { tempDir } from '../helpers/cli.js';
-import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
+import type { ExportResult } from '../../src/export/exporter.js';
+import { gbp, tempDir } from '../helpers/cli.js';
+import { archiveMembers } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
-import type { Member } from '../helpers/tar-builder.js';
+import { tarArchive, type Member } from '../helpers/tar-builder.js';
 
 const FILES = 130_000;
+const EXPORTER = resolve(__dirname, '../../dist/src/export/exporter.js');
+const FS_STORE = resolve(__dirname, '../../dist/src/store/fs-store.js');
 
 async function bigArchive(variant: string): Promise<string> {
   const members: Member[] = await archiveMembers(fixture('build-archive/build.tar.gz'));
@@ -27,29 +28,43 @@ async function bigArchive(variant: string): Promise<string> {
     for (let f = 0; f < 1000; f++) members.push({ path: `repos/test_repo/big/d${d}/f${f}`, type: 'File', mode: 0o644, mtime, data: Buffer.from(`${d}/${f}${f === 0 && d === 0 ? variant : ''}\n`) });
   }
   const path = join(tempDir(), `big-${variant}.tar.gz`);
-  writeFileSync(path, tgz(members));
+  writeFileSync(path, await promisify(gzip)(tarArchive(members)));
   return path;
+}
+
+/**
+ * The exporter with its clock set, in a process of its own (the built code, as the CLI runs it):
+ * applying and pruning 130,000 files is synchronous work that would stall the test runner.
+ */
+async function exportAt(store: string, dest: string, now: number): Promise<ExportResult> {
+  const script = `
+    const { exportRsync } = await import(${JSON.stringify(EXPORTER)});
+    const { FsStore } = await import(${JSON.stringify(FS_STORE)});
+    const r = await exportRsync(new FsStore(process.argv[1]), { dest: process.argv[2], graceSeconds: 3600, now: () => ${now} });
+    process.stdout.write(JSON.stringify(r));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, store, dest], { maxBuffer: 1 << 26 });
+  return JSON.parse(stdout) as ExportResult;
 }
 
 describe('exporting a tree the size of ::gentoo', () => {
   it('exports, switches, and prunes a replaced generation an hour later without running out of stack', async () => {
-    const store = new FsStore(join(tempDir(), 'store'));
-    const site = await loadSite(store, undefined);
+    const store = join(tempDir(), 'store');
     const dest = join(tempDir(), 'export');
-    for (const [id, variant] of [['1', 'a'], ['2', 'b'], ['3', 'c']]) await pull(store, site, { source: await bigArchive(variant), machine: 'web', id });
-    let clock = 1_000;
-    const exportAt = async (id: string, at: number) => {
-      await publish(store, site, 'web', id);
-      clock = at;
-      return exportRsync(store, { dest, graceSeconds: 3600, now: () => clock });
+    const run = async (...args: string[]) => {
+      const r = await gbp(['--store', store, ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     };
-    await exportAt('1', 1_000);
-    await exportAt('2', 1_010); // build 1's generation is kept for transfers still reading it
-    await exportAt('3', 1_020);
+    for (const [id, variant] of [['1', 'a'], ['2', 'b'], ['3', 'c']]) await run('pull', await bigArchive(variant), '-m', 'web', '-b', id);
+    const publishAndExport = async (id: string, at: number) => {
+      await run('publish', 'web', id);
+      return exportAt(store, dest, at);
+    };
+    await publishAndExport('1', 1_000);
+    await publishAndExport('2', 1_010); // build 1's generation is kept for transfers still reading it
+    await publishAndExport('3', 1_020);
     expect(generations(dest)).toEqual(['gen-1', 'gen-2', 'gen-3']);
     // an hour later (a --watch tick, nothing new): of the two idle generations the older goes
-    clock = 10_000;
-    const later = await exportRsync(store, { dest, graceSeconds: 3600, now: () => clock });
+    const later = await exportAt(store, dest, 10_000);
     expect(later.targets.find((t) => t.link === 'web/test_repo')).toMatchObject({ build: '3', status: 'unchanged' });
     expect(generations(dest)).toEqual(['gen-2', 'gen-3']);
     // the objects only the pruned generation linked are gone; those still served stay
