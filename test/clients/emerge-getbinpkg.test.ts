@@ -48,35 +48,35 @@ describe('emerge --getbinpkgonly from the published index (real Portage)', () =>
   }, 60_000);
   afterAll(() => server?.kill());
 
-  it('installs a package and its dependencies, every signature verified as gbp wrote it', () => {
+  it('installs a package and its dependencies, every signature verified as gbp wrote it', async () => {
     const binrepos = conf('machines/web/binrepos.conf');
     expect(binrepos).toMatch(/verify-signature = true/);
-    const client = PortageClient.create();
-    const r = client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos });
+    const client = await PortageClient.create();
+    const r = await client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos });
     expect(r.code, r.output).toBe(0);
     expect(installed(client)).toEqual(['app-misc/hello-1.0', 'dev-libs/libbase-1.2', 'dev-libs/libfoo-2.1.3']);
     // a second run finds everything in the binrepo's location and downloads nothing
-    const again = client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos });
+    const again = await client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos });
     expect(again.code, again.output).toBe(0);
     expect(again.output).not.toMatch(/HTTP request sent/); // wget, Portage's FETCHCOMMAND, did not run
   }, 180_000);
 
-  it("a tag's index serves the tagged build, and a build's own index that build", () => {
-    const client = PortageClient.create();
+  it("a tag's index serves the tagged build, and a build's own index that build", async () => {
+    const client = await PortageClient.create();
     // motd is only in build 2: the tag (build 1) does not have it
-    const tagged = client.emerge(['--getbinpkgonly', '--oneshot', '--pretend', 'app-misc/motd'], { binrepos: conf('machines/web/tags/stable/binrepos.conf') });
+    const tagged = await client.emerge(['--getbinpkgonly', '--oneshot', '--pretend', 'app-misc/motd'], { binrepos: conf('machines/web/tags/stable/binrepos.conf') });
     expect(tagged.code).not.toBe(0);
     expect(tagged.output).toMatch(/there are no binary packages to satisfy "app-misc\/motd"|emerge: there are no/);
     const own = `[web-build-2]\nsync-uri = ${base}/builds/web/2/binpkgs\npriority = 10\nverify-signature = true\nlocation = /var/cache/binhost/web-build-2\n`;
-    const r = client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/motd'], { binrepos: own });
+    const r = await client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/motd'], { binrepos: own });
     expect(r.code, r.output).toBe(0);
     expect(installed(client)).toContain('app-misc/motd-1.0');
   }, 180_000);
 
-  it('two binrepos that share packages: each package is fetched once', () => {
-    const client = PortageClient.create();
+  it('two binrepos that share packages: each package is fetched once', async () => {
+    const client = await PortageClient.create();
     const both = `${conf('machines/web/binrepos.conf')}\n${conf('machines/mail/binrepos.conf')}`;
-    const r = client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello', 'app-misc/motd'], { binrepos: both });
+    const r = await client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello', 'app-misc/motd'], { binrepos: both });
     expect(r.code, r.output).toBe(0);
     expect(installed(client)).toEqual(['app-misc/hello-1.0', 'app-misc/motd-1.0', 'dev-libs/libbase-1.2', 'dev-libs/libfoo-2.1.3']);
     const cached = ['web', 'mail'].flatMap((n) => {

@@ -36,19 +36,19 @@ describe('a client that trusts the site by the steps gbp prints (real Portage)',
   }, 60_000);
   afterAll(() => server?.kill());
 
-  it('installs with every signature verified against the published key', () => {
+  it('installs with every signature verified against the published key', async () => {
     expect(config.binrepos).toMatch(/verify-signature = true/);
     const steps = config.trustSteps.filter((l) => l.startsWith('#   ')).map((l) => l.slice(4));
     expect(steps.join('\n')).toMatch(/machines\/web\/keys\.asc/);
-    const client = PortageClient.create({ gnupgSteps: steps });
-    const r = client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos: config.binrepos });
+    const client = await PortageClient.create({ gnupgSteps: steps });
+    const r = await client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos: config.binrepos });
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/app-misc\/hello-1\.0/);
   }, 180_000);
 
-  it('a client without the key refuses the same packages', () => {
-    const client = PortageClient.create({ gnupgSteps: [] });
-    const r = client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos: config.binrepos });
+  it('a client without the key refuses the same packages', async () => {
+    const client = await PortageClient.create({ gnupgSteps: [] });
+    const r = await client.emerge(['--getbinpkgonly', '--oneshot', 'app-misc/hello'], { binrepos: config.binrepos });
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/signed with at least one unknown key|verification failed|InvalidSignature/i);
   }, 180_000);

@@ -49,19 +49,19 @@ describe('emerge --sync from the export (real Portage)', () => {
     daemon = await startRsyncDaemon(join(dest, 'rsyncd.conf'));
     expect((await g('--rsync-url', daemon.url, 'publish', 'web', '1')).code).toBe(0);
     await exportNow();
-    client = PortageClient.create();
+    client = await PortageClient.create();
   }, 120_000);
   afterAll(() => daemon?.stop());
 
-  it('first sync: the client gets build 1, as the archive holds it', () => {
-    const r = sync(published());
+  it('first sync: the client gets build 1, as the archive holds it', async () => {
+    const r = await sync(published());
     expect(r.code, r.output).toBe(0);
     expect(clientTree()).toEqual(archiveTree(BUILD1, 'test_repo'));
     expect(clientTimestamp()).toBe('Sun, 22 Nov 2026 03:16:04 +0000\n'); // the archive's own
   });
 
-  it('nothing new: Portage says the client is already current and transfers nothing', () => {
-    const r = sync(published());
+  it('nothing new: Portage says the client is already current and transfers nothing', async () => {
+    const r = await sync(published());
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/Timestamps on the server and in the local repository are the same/);
   });
@@ -69,7 +69,7 @@ describe('emerge --sync from the export (real Portage)', () => {
   it('the next build: only what changed moves', async () => {
     expect((await g('pull', BUILD2, '-m', 'web', '-b', '2', '--publish')).code).toBe(0);
     await exportNow();
-    const r = sync(published());
+    const r = await sync(published());
     expect(r.code, r.output).toBe(0);
     expect(clientTree()).toEqual(archiveTree(BUILD2, 'test_repo'));
     // build 2 adds app-misc/motd (metadata.xml, ebuild, md5-cache entry) and changes libbase's
@@ -80,29 +80,29 @@ describe('emerge --sync from the export (real Portage)', () => {
   it('a rollback reaches the client: build 1 again, with a newer timestamp', async () => {
     expect((await g('publish', 'web', '1')).code).toBe(0);
     await exportNow();
-    const r = sync(published());
+    const r = await sync(published());
     expect(r.code, r.output).toBe(0);
     expect(r.output).not.toMatch(/SERVER OUT OF DATE/);
     expect(clientTree()).toEqual(archiveTree(BUILD1, 'test_repo'));
     expect(clientTimestamp()).toBe('Sun, 22 Nov 2026 03:17:36 +0000\n'); // one second past build 2's
     expect(rsyncStats(r.output).transferred, r.output).toBe(3);
     // and it stays current until something changes
-    expect(sync(published()).output).toMatch(/Timestamps on the server and in the local repository are the same/);
+    expect((await sync(published())).output).toMatch(/Timestamps on the server and in the local repository are the same/);
   });
 
   it('switching to a tag whose build is newer, then to one that is older, then back', async () => {
     expect((await g('tag', 'web', '2', 'next')).code).toBe(0);
     expect((await g('tag', 'web', '1', 'old')).code).toBe(0);
     await exportNow();
-    let r = sync(tagConf('next'));
+    let r = await sync(tagConf('next'));
     expect(r.code, r.output).toBe(0);
     expect(clientTree()).toEqual(archiveTree(BUILD2, 'test_repo'));
-    r = sync(tagConf('old'));
+    r = await sync(tagConf('old'));
     expect(r.code, r.output).toBe(0);
     expect(clientTree()).toEqual(archiveTree(BUILD1, 'test_repo'));
     expect((await g('publish', 'web', '2')).code).toBe(0);
     await exportNow();
-    r = sync(published());
+    r = await sync(published());
     expect(r.code, r.output).toBe(0);
     expect(clientTree()).toEqual(archiveTree(BUILD2, 'test_repo'));
   });
@@ -137,8 +137,8 @@ describe('a ::gentoo client with the repos.conf gbp writes, over Portage default
         expect((await g('--rsync-url', daemon.url, 'publish', 'web', '1')).code).toBe(0);
         expect((await g('export-rsync', '--dest', dest)).code).toBe(0);
         const conf = readFileSync(join(store, 'machines/web/repos.conf'), 'utf8');
-        const client = PortageClient.create();
-        const r = client.emerge(['--sync', 'gentoo'], { repos: conf });
+        const client = await PortageClient.create();
+        const r = await client.emerge(['--sync', 'gentoo'], { repos: conf });
         if (signed) {
           // verification stays on: Portage wants gemato to check the signature (a Gentoo client
           // has it; this machine does not, and so the sync stops there instead of trusting it)

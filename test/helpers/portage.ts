@@ -3,7 +3,7 @@
  * test harness, and `emerge` run in it (test/helpers/portage_client.py does the Python side).
  * The repos.conf and binrepos.conf are gbp's own, with only `location` pointed into the root.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,15 +25,16 @@ export interface Emerge {
 
 export class PortageClient {
   private readonly path = toolPath();
-  readonly eprefix: string;
+
+  private eprefixOf: string | null = null;
 
   private constructor(
     readonly root: string,
     private readonly gnupgSteps?: string[],
-  ) {
-    const r = this.python(['init', root]);
-    if (r.code !== 0) throw new Error(`Portage's test harness failed:\n${r.output}`);
-    this.eprefix = JSON.parse(r.stdout.trim().split('\n').pop()!).eprefix;
+  ) {}
+
+  get eprefix(): string {
+    return this.eprefixOf!;
   }
 
   /**
@@ -41,10 +42,14 @@ export class PortageClient {
    * are given: then it starts empty and those shell lines (as `gbp client-config` prints them,
    * with their `/etc/portage/gnupg`) set it up, as an admin would.
    */
-  static create(o: { gnupgSteps?: string[] } = {}): PortageClient {
+  static async create(o: { gnupgSteps?: string[] } = {}): Promise<PortageClient> {
     const root = mkdtempSync(join(tmpdir(), 'gbp-portage-'));
     chmodSync(root, 0o755); // Portage verifies signatures as nobody, who must reach the keyring
-    return new PortageClient(root, o.gnupgSteps);
+    const client = new PortageClient(root, o.gnupgSteps);
+    const r = await client.python(['init', root]);
+    if (r.code !== 0) throw new Error(`Portage's test harness failed:\n${r.output}`);
+    client.eprefixOf = JSON.parse(r.stdout.trim().split('\n').pop()!).eprefix;
+    return client;
   }
 
   /** gbp's repos.conf or binrepos.conf text with every `location` moved into the fake root. */
@@ -53,7 +58,7 @@ export class PortageClient {
   }
 
   /** `emerge ARGS` with these configuration files (as gbp wrote them, localised here). */
-  emerge(args: string[], conf: { repos?: string; binrepos?: string } = {}): Emerge {
+  emerge(args: string[], conf: { repos?: string; binrepos?: string } = {}): Promise<Emerge> {
     const dir = mkdtempSync(join(tmpdir(), 'gbp-portage-conf-'));
     const file = (name: string, text?: string) => {
       if (text === undefined) return '-';
@@ -70,14 +75,28 @@ export class PortageClient {
     return d;
   }
 
-  private python(args: string[]): Emerge & { stdout: string } {
-    const r = spawnSync('python3', [DRIVER, ...args], {
-      env: { ...process.env, GBP_PORTAGE: PORTAGE, PATH: this.path, PYTHONDONTWRITEBYTECODE: '1', ...(this.gnupgSteps ? { GBP_GNUPG_STEPS: JSON.stringify(this.gnupgSteps) } : {}) },
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-      timeout: 300_000,
+  /**
+   * The Python side, as a child process the test waits for without blocking its event loop: a
+   * harness setup and two emerges in a row take a minute, and vitest's worker must keep talking
+   * to its runner meanwhile (it gives up after 60 s: "Timeout calling onTaskUpdate").
+   */
+  private python(args: string[]): Promise<Emerge & { stdout: string }> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn('python3', [DRIVER, ...args], {
+        env: { ...process.env, GBP_PORTAGE: PORTAGE, PATH: this.path, PYTHONDONTWRITEBYTECODE: '1', ...(this.gnupgSteps ? { GBP_GNUPG_STEPS: JSON.stringify(this.gnupgSteps) } : {}) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 300_000,
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => err.push(c));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        const stdout = Buffer.concat(out).toString('utf8');
+        resolvePromise({ code: code ?? -1, output: `${stdout}${Buffer.concat(err).toString('utf8')}`, stdout });
+      });
     });
-    return { code: r.status ?? -1, output: `${r.stdout ?? ''}${r.stderr ?? ''}`, stdout: r.stdout ?? '' };
   }
 }
 
