@@ -200,6 +200,8 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           // into an empty generation: what clients hold now is in the cache already, unlooked-for
           const served = !from && current?.trees[link] ? walkTree(meta, current.trees[link]) : null;
           const got = await cache.ensure(store, entriesToWrite(from && treeEntries(from), to), served);
+          fetched.files += got.files;
+          fetched.bytes += got.bytes;
           const { released: freed, ...counts } = applyTree(join(genDir, link), from && treeEntries(from), to, cache, { name: `${module}/${link}`, linksStayInside: module === 'repos' });
           Object.assign(result, counts);
           release(released, freed);

@@ -59,13 +59,15 @@ describe('exporting a tree the size of ::gentoo', () => {
       await run('publish', 'web', id);
       return exportAt(store, dest, at);
     };
-    await publishAndExport('1', 1_000);
+    const first = await publishAndExport('1', 1_000);
+    expect(first.fetched.files).toBeGreaterThanOrEqual(FILES); // every object came from the store's packs
     await publishAndExport('2', 1_010); // build 1's generation is kept for transfers still reading it
     await publishAndExport('3', 1_020);
     expect(generations(dest)).toEqual(['gen-1', 'gen-2', 'gen-3']);
     // an hour later (a --watch tick, nothing new): of the two idle generations the older goes
     const later = await exportAt(store, dest, 10_000);
     expect(later.targets.find((t) => t.link === 'web/test_repo')).toMatchObject({ build: '3', status: 'unchanged' });
+    expect(later.fetched).toEqual({ files: 0, bytes: 0 });
     expect(generations(dest)).toEqual(['gen-2', 'gen-3']);
     // the objects only the pruned generation linked are gone; those still served stay
     const served = later.paths.repos!;
