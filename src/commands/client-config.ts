@@ -1,6 +1,6 @@
 /** `gbp client-config`: the binrepos.conf and repos.conf text for a machine's published build or a tag. */
 import { GbpError } from '../errors.js';
-import { requireBuild } from '../records/build-manifest.js';
+import { requireBuild, signerCounts } from '../records/build-manifest.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { requireState } from '../records/machine-state.js';
@@ -24,7 +24,7 @@ export async function clientConfig(store: Store, site: SiteSettings, machine: st
     reposPath: reposConfPath(name),
     binrepos: binreposConf(site, build, tag),
     /** The keys a client imports to verify (those that signed the build's packages). */
-    trustSteps: trustSteps(`${site.baseUrl}/machines/${machine}/${tag ? `tags/${tag}/` : ''}${MACHINE_KEYS}`, [...new Set(build.binpkgs.packages.flatMap((p) => (p.signer ? [p.signer] : [])))].sort()),
+    trustSteps: trustSteps(`${site.baseUrl}/machines/${machine}/${tag ? `tags/${tag}/` : ''}${MACHINE_KEYS}`, [...signerCounts(build.binpkgs.packages).keys()]),
     repos: reposConf(site, build, tag, reposPurpose(state, id, tag)),
   };
 }

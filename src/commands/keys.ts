@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { GbpError } from '../errors.js';
 import { assertName } from '../records/names.js';
+import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import type { KeyInfo } from '../trust/gpg.js';
 import { DEFAULT_RULES, readPolicy, rulesFor, setPolicy, type Action, type Rules } from '../trust/policy.js';
@@ -28,7 +29,7 @@ export async function listKeys(store: Store): Promise<KeyInfo[]> {
 export const removeKey = (store: Store, fingerprint: string) => removeTrustedKey(store, fingerprint);
 
 export interface PolicyView {
-  /** Whether packages are checked at all: only with at least one trusted key. */
+  /** Whether pulls check signatures: only while keys/trusted.asc, what they check against, exists. */
   checking: boolean;
   site: Rules;
   machines: Record<string, Rules>;
@@ -39,5 +40,5 @@ export async function trustPolicy(store: Store, machine: string | null, change: 
   if (!machine && Object.values(change).includes('inherit')) throw new GbpError('usage', 'inherit', 'only a machine inherits (from the site): give --machine');
   const policy = Object.values(change).some((v) => v !== undefined) ? await setPolicy(store, machine, change) : await readPolicy(store);
   const machines = Object.fromEntries(Object.keys(policy.machines).sort().map((m) => [m, rulesFor(policy, m)]));
-  return { checking: (await listTrustedKeys(store)).length > 0, site: { ...DEFAULT_RULES, ...policy.site }, machines };
+  return { checking: await store.exists(keys.trustedKeyBundle()), site: { ...DEFAULT_RULES, ...policy.site }, machines };
 }

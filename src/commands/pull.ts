@@ -11,7 +11,7 @@ import { commitBuild } from '../ingest/commit.js';
 import { assertSameArchive, completeBuild } from '../ingest/write-order.js';
 import { ingestArchive } from '../ingest/ingest.js';
 import { loadKnownContent } from '../ingest/known-content.js';
-import { loadBuild } from '../records/build-manifest.js';
+import { loadBuild, signerCounts } from '../records/build-manifest.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { updateState } from '../records/machine-state.js';
@@ -105,9 +105,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
         result.trees = { ...trees, names: [...ingest.trees.keys()].sort() };
         if (ingest.trustedKeys) {
-          const signers: Record<string, number> = {};
-          for (const p of ingest.packages) if (p.signer) signers[p.signer] = (signers[p.signer] ?? 0) + 1;
-          result.signatures = { signers, unvouched: ingest.packages.filter((p) => !p.signer).length };
+          result.signatures = { signers: Object.fromEntries(signerCounts(ingest.packages)), unvouched: ingest.packages.filter((p) => !p.signer).length };
         }
         result.warnings = ingest.warnings;
       }

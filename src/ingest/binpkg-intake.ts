@@ -15,7 +15,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { archiveError } from '../errors.js';
+import { archiveError, GbpError } from '../errors.js';
 import { formatFromName, readBinpkgMetadata, stanzaFromMetadata, type BinpkgFormat } from '../binpkg/metadata.js';
 import { parsePackages, type PackagesIndex, type Stanza } from '../binpkg/packages-index.js';
 import { blobDirNames } from '../store/blob-dir.js';
@@ -228,7 +228,7 @@ export class BinpkgIntake {
     try {
       check = await checkGpkgSignature(file, this.trust!.keyring.home);
     } catch (err) {
-      if (err instanceof Error && err.name === 'GbpError') throw err;
+      if (err instanceof GbpError) throw err; // gpg missing: the store's error, not the archive's
       throw archiveError(member, `its signatures cannot be read: ${(err as Error).message}`);
     }
     if (check.status === 'bad') throw archiveError(member, `bad signature: ${check.reason}; a client that verifies signatures would refuse this package`);

@@ -173,13 +173,13 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   return report;
 }
 
+type PackRange = DamageRecord['ranges'][number];
+
 /**
  * Re-hashes every file a tree points at, one pack read at a time. The tree is walked, never
  * decoded whole: per pack only offsets, sizes, digests and entry numbers are kept (a 124,000-file
  * tree in a few MB), and the path of a damaged file is found by a second walk.
  */
-type PackRange = DamageRecord['ranges'][number];
-
 async function checkTreeFiles(store: Store, data: Buffer, on: { checked: () => void; missingPack: (pack: string) => void; corrupt: (range: PackRange, path: string) => void }): Promise<void> {
   const byPack = new Map<string, { offsets: number[]; sizes: number[]; digests: string[]; ordinals: number[] }>();
   let ordinal = 0;

@@ -27,6 +27,16 @@ export interface PackageRecord {
   description?: string;
 }
 
+/**
+ * How many of the packages each trusted key signed, by primary fingerprint in fingerprint order;
+ * packages no trusted key vouched for are not counted.
+ */
+export function signerCounts(packages: PackageRecord[]): Map<string, number> {
+  const count = new Map<string, number>();
+  for (const p of packages) if (p.signer) count.set(p.signer, (count.get(p.signer) ?? 0) + 1);
+  return new Map([...count].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+}
+
 export interface TreeRef {
   /** SHA-256 of the stored tree manifest (trees/<h2>/<sha>.json.gz). */
   manifest: string;

@@ -5,7 +5,7 @@
  * is true of the build's packages, with the reason: Portage ≥ 3.0.78 verifies by default and
  * refuses an unsigned package, and XPAK packages cannot be signed at all.
  */
-import type { BuildManifest } from '../records/build-manifest.js';
+import { signerCounts, type BuildManifest } from '../records/build-manifest.js';
 import type { SiteSettings } from '../store/site.js';
 
 /** Where clients sync repositories from: the site's rsync URL, else the base URL's host. */
@@ -43,7 +43,7 @@ export function signatureVerdict(build: BuildManifest): { verify: boolean; reaso
   if (build.binpkgs.trustedKeys) {
     const unvouched = packages.filter((p) => !p.signer);
     if (!unvouched.length) {
-      const signers = [...new Set(packages.map((p) => p.signer!.slice(-16)))].sort().join(', ');
+      const signers = [...signerCounts(packages).keys()].map((f) => f.slice(-16)).sort().join(', ');
       return { verify: true, reason: `every package of build ${build.id} is signed by a key this site trusts (${signers}): import them as shown by 'gbp client-config'` };
     }
     return { verify: false, reason: `${unvouched.length} of ${packages.length} packages of build ${build.id} are not signed by a key this site trusts (published by its policy): a verifying client would refuse them` };

@@ -11,7 +11,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
-import { requireBuild } from '../records/build-manifest.js';
+import { requireBuild, signerCounts } from '../records/build-manifest.js';
 import { binreposConf, reposConf, type ReposPurpose } from './client-config.js';
 import { renderMachinePages } from './pages.js';
 import { keys } from '../store/keys.js';
@@ -48,9 +48,8 @@ async function writeClientConfig(store: Store, site: SiteSettings, dir: string, 
     ['repos.conf', reposConf(site, build, tag, reposPurpose(state, id, tag)), 'text/plain; charset=utf-8'],
   ];
   if (build.binpkgs.trustedKeys) {
-    const signers = [...new Set(build.binpkgs.packages.flatMap((p) => (p.signer ? [p.signer] : [])))].sort();
     const parts: Buffer[] = [];
-    for (const fpr of signers) {
+    for (const fpr of signerCounts(build.binpkgs.packages).keys()) {
       const key = await store.get(keys.trustedKey(fpr));
       if (key) parts.push(key);
     }

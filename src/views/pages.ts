@@ -16,7 +16,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCpv } from '../binpkg/version.js';
 import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
-import { loadBuild } from '../records/build-manifest.js';
+import { loadBuild, signerCounts } from '../records/build-manifest.js';
 import { loadTreeEntries, loadTreeManifest, readTreeFile, type TreeCache } from '../records/tree-files.js';
 import { diffBuilds, repoMarks, worldOf, type BuildDiff, type ChangeKind } from '../records/build-diff.js';
 import { listMachines, readState, type MachineState } from '../records/machine-state.js';
@@ -249,7 +249,7 @@ async function computeFacts(store: Store, build: BuildManifest) {
     compiled: buildTimes.length ? { from: buildTimes.reduce((a, b) => Math.min(a, b)), to: buildTimes.reduce((a, b) => Math.max(a, b)), count: buildTimes.length } : null,
     signed: build.binpkgs.packages.filter((p) => p.signed).length,
     checked: !!build.binpkgs.trustedKeys,
-    signers: signersOf(build.binpkgs.packages),
+    signers: [...signerCounts(build.binpkgs.packages)].sort((a, b) => b[1] - a[1]).map(([fingerprint, count]) => ({ fingerprint, count })),
     unvouched: build.binpkgs.trustedKeys ? build.binpkgs.packages.filter((p) => !p.signer).length : 0,
   };
 }
@@ -330,12 +330,6 @@ function packageRow(p: PackageRecord, root: string, change: ChangeKind | null) {
     signer: p.signer ?? null,
     change,
   };
-}
-
-function signersOf(packages: PackageRecord[]): { fingerprint: string; count: number }[] {
-  const count = new Map<string, number>();
-  for (const p of packages) if (p.signer) count.set(p.signer, (count.get(p.signer) ?? 0) + 1);
-  return [...count].sort((a, b) => b[1] - a[1]).map(([fingerprint, n]) => ({ fingerprint, count: n }));
 }
 
 function countChanges(diff: BuildDiff | null): Record<ChangeKind, number> | null {
