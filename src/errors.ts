@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'store' // the store cannot be read or written
   | 'input' // the archive source cannot be opened or read (file, stdin, URL)
   | 'corrupt' // fsck found damage it could not repair
+  | 'untrusted' // a store's record is not signed by a trusted site key
   | 'internal';
 
 export class GbpError extends Error {
@@ -31,7 +32,7 @@ export class GbpError extends Error {
 export const archiveError = (member: string, reason: string) =>
   new GbpError('archive-invalid', member, reason);
 
-/** Exit codes: 0 ok, 1 internal, 2 usage, 3 invalid archive, 4 conflict, 5 not found, 6 store, 7 input, 8 corrupt store. */
+/** Exit codes: 0 ok, 1 internal, 2 usage, 3 invalid archive, 4 conflict, 5 not found, 6 store, 7 input, 8 corrupt store, 9 a record no trusted site key signed. */
 export const EXIT_CODES: Record<ErrorCode, number> = {
   internal: 1,
   usage: 2,
@@ -42,6 +43,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   store: 6,
   input: 7,
   corrupt: 8,
+  untrusted: 9,
 };
 
 export function exitCodeFor(err: unknown): number {

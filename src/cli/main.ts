@@ -29,6 +29,9 @@ import { loadSite, saveSite } from '../store/site.js';
 import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
 import { duration, integer, size } from './option-values.js';
+import { readSecretKeyFile, readTrustedSiteKeys, type SitePublicKey, type SiteSecretKey } from '../trust/site-key.js';
+import { recordReaderFor } from '../records/record-signatures.js';
+import { generateKey, signBuilds, verifyBuilds } from '../commands/site-key.js';
 
 interface GlobalOptions {
   store?: string;
@@ -39,6 +42,7 @@ interface GlobalOptions {
   s3VirtualHosted?: boolean;
   json?: boolean;
   quiet?: boolean;
+  siteKey?: string;
 }
 
 const program = new Command();
@@ -54,6 +58,7 @@ program
   .option('--s3-virtual-hosted', 'virtual-hosted bucket addressing (default: path-style when an endpoint is set)')
   .option('--base-url <url>', 'public URL the store is served at; remembered in site.json (env GBP_BASE_URL)')
   .option('--rsync-url <url>', 'rsync://host[:port] the export is served at (default: the base URL host); remembered')
+  .option('--site-key <file>', 'the site secret key build records are signed with (env GBP_SITE_KEY; see gbp site-key)')
   .option('--json', 'print one JSON document on stdout instead of text')
   .option('-q, --quiet', 'no progress output')
   .showHelpAfterError()
@@ -61,7 +66,8 @@ program
     'after',
     `
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid archive, 4 conflict,
-5 not found, 6 store error, 7 input (archive source) error, 8 fsck found damage.
+5 not found, 6 store error, 7 input (archive source) error, 8 fsck found damage,
+9 a build record no trusted site key signed.
 
 Example:
   gbp --store /srv/binhost --base-url https://binhost.example.org \\
@@ -76,6 +82,17 @@ const openGlobalStore = (g: GlobalOptions): Promise<Store> => openExistingStore(
 const openOrCreateGlobalStore = (g: GlobalOptions): Promise<Store> => openStore(g.store, s3Flags(g));
 /** The store's settings, with --base-url / GBP_BASE_URL and --rsync-url applied. */
 const globalSite = (store: Store, g: GlobalOptions) => loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
+/** The site secret key (--site-key, GBP_SITE_KEY), if the publisher signs its records. */
+const siteSecretKey = (g: GlobalOptions): SiteSecretKey | undefined => {
+  const file = g.siteKey ?? process.env.GBP_SITE_KEY;
+  return file ? readSecretKeyFile(file) : undefined;
+};
+/** The site public keys a reader trusts: --trust-site-key, else GBP_TRUSTED_SITE_KEYS. */
+const trustedSiteKeys = (given: string[]): SitePublicKey[] => readTrustedSiteKeys(given.length ? given : process.env.GBP_TRUSTED_SITE_KEYS ? [process.env.GBP_TRUSTED_SITE_KEYS] : []);
+const trustSiteKeyOption = () =>
+  new Option('--trust-site-key <key|file>', "the publisher's site public key (name:base64, or a file of them; repeatable; env GBP_TRUSTED_SITE_KEYS)").argParser(
+    (v: string, acc: string[] = []) => [...acc, v],
+  );
 const print = (text: string): void => void process.stdout.write(`${text}\n`);
 const printJson = (data: unknown): void => void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 
@@ -99,6 +116,7 @@ archive under an existing id is refused (exit 4).`,
   )
   .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
     const g = globals();
+    const siteKey = siteSecretKey(g);
     const store = await openOrCreateGlobalStore(g);
     const site = await globalSite(store, g);
     const reporter = pullProgress(!g.json && !g.quiet);
@@ -112,6 +130,7 @@ archive under an existing id is refused (exit 4).`,
       maxTarBytes: o.maxSize,
       onProgress: reporter,
       onPhase: reporter.phase,
+      siteKey,
     }).finally(() => reporter.done());
     if (g.json) return printJson({ ...r, traffic: store.traffic?.() });
     for (const w of r.warnings) process.stderr.write(`gbp: warning: ${w}\n`);
@@ -129,6 +148,7 @@ archive under an existing id is refused (exit 4).`,
       }
       print(`  trees     ${t.names.join(', ')}: ${t.files} files, ${bytes(t.bytes)} (${t.newFiles} new files, ${bytes(t.newBytes)} written)`);
     }
+    if (r.recordSignedBy) print(`  record    signed with site key ${r.recordSignedBy.name} (id ${r.recordSignedBy.id})`);
     if (r.published) print(`  published ${site.baseUrl}/machines/${r.machine}/binpkgs/`);
     if (r.restored && (r.restored.blobs || r.restored.ranges)) print(`  restored ${r.restored.blobs} damaged packages and ${r.restored.ranges} damaged tree files that fsck recorded`);
     if (r.tags.length) print(`  tagged    ${r.tags.map((t) => `@${t}`).join(' ')}`);
@@ -382,6 +402,8 @@ program
   .argument('<to>', 'the destination store (created if new)')
   .option('-m, --machine <name...>', 'only these machines')
   .option('--dry-run', 'count what would be copied; write nothing')
+  .addOption(trustSiteKeyOption())
+  .option('--unverified', "copy a bucket's builds without checking their site-key signatures")
   .addHelpText(
     'after',
     `
@@ -393,10 +415,15 @@ it again. Indexes and client configuration are regenerated for the destination's
 give it with --base-url when the destination is new (for example the CDN in front of a bucket).
 Published build, tags, kept builds and notes follow the source.
 
+From a bucket, each build's record must carry a signature by a trusted site key (give the
+publisher's public key with --trust-site-key), and every object copied is checked against the
+record's digests; anything else is refused with exit 9 before it is copied. --unverified
+copies without checking. From a directory, records are checked only when keys are given.
+
 Example:
   gbp --base-url https://binhost.example.org sync /srv/gbp-store s3://binhost/gbp`,
   )
-  .action(async (fromSpec: string, toSpec: string, o: { machine?: string[]; dryRun?: boolean }) => {
+  .action(async (fromSpec: string, toSpec: string, o: { machine?: string[]; dryRun?: boolean; trustSiteKey?: string[]; unverified?: boolean }) => {
     const g = globals();
     const line = progress(!g.json && !g.quiet);
     const r = await sync(fromSpec, toSpec, {
@@ -405,6 +432,8 @@ Example:
       rsyncUrl: g.rsyncUrl,
       machines: o.machine,
       dryRun: o.dryRun,
+      trustedSiteKeys: trustedSiteKeys(o.trustSiteKey ?? []),
+      unverified: o.unverified,
       onPhase: (t) => line.update(`sync: ${t}`),
     }).finally(() => line.done());
     if (g.json) return printJson(r);
@@ -412,7 +441,7 @@ Example:
     for (const m of r.states) print(`${o.dryRun ? 'would set' : 'set'} ${m.machine}: ${m.changes.join(', ')}`);
     if (r.trust.length) print(`${o.dryRun ? 'would change' : 'changed'} trust: ${r.trust.join(', ')}`);
     print(
-      `${r.builds.length} builds, ${r.objects} objects (${bytes(r.bytes)}) ${o.dryRun ? 'to copy' : `copied in ${r.seconds.toFixed(1)} s`}; ${r.present} already in ${r.to}`,
+      `${r.builds.length} builds, ${r.objects} objects (${bytes(r.bytes)}) ${o.dryRun ? 'to copy' : `copied in ${r.seconds.toFixed(1)} s`}; ${r.present} already in ${r.to}${r.verified ? '; every record and object verified' : ''}`,
     );
   });
 
@@ -493,6 +522,71 @@ keysCommand
     print(table(['FOR', 'UNSIGNED', 'UNKNOWN KEY'], rows));
   });
 
+const siteKeyCommand = program
+  .command('site-key')
+  .description('the key build records are signed with, so mirrors and exporters can tell a bucket holds what the publisher wrote')
+  .addHelpText(
+    'after',
+    `
+The publisher signs each build's record (build.json: every package's and tree's digest) with
+the site secret key (--site-key FILE or GBP_SITE_KEY on gbp pull). Readers of a bucket
+(gbp sync, gbp export-rsync) are given the public key and refuse records it did not sign.
+The signature object is named by the key's id, so keys rotate: generate a new key, sign the
+builds with it (gbp --site-key NEW site-key sign), give readers both public keys, then switch
+the publisher to the new key and drop the old one from the readers.
+
+Example:
+  gbp site-key generate binhost.example.org-1 /etc/gbp/site-key
+  GBP_SITE_KEY=/etc/gbp/site-key gbp pull build.tar.gz -m database -b 42 --publish
+  gbp sync s3://binhost/gbp /srv/mirror --trust-site-key /etc/gbp/site-key.pub`,
+  );
+
+siteKeyCommand
+  .command('generate')
+  .description('make a key pair: the secret key in FILE (mode 0600), the public key in FILE.pub')
+  .argument('<name>', 'a name for the key, e.g. binhost.example.org-1 (shown in messages)')
+  .argument('<file>')
+  .action((name: string, file: string) => {
+    const g = globals();
+    const r = generateKey(name, file);
+    if (g.json) return printJson(r);
+    print(`secret key ${r.secretFile} (keep it like a password: it is what a job signs with)`);
+    print(`public key ${r.publicFile}, id ${r.id}:\n  ${r.publicKey}`);
+  });
+
+siteKeyCommand
+  .command('sign')
+  .description('sign recorded builds with the site key (--site-key): those it has not signed, as stored')
+  .argument('[machine]')
+  .argument('[builds...]')
+  .action(async (machine: string | undefined, ids: string[]) => {
+    const g = globals();
+    const key = siteSecretKey(g);
+    if (!key) throw new GbpError('usage', '--site-key', 'give the site secret key to sign with (--site-key FILE or GBP_SITE_KEY)');
+    const r = await signBuilds(await openGlobalStore(g), key, machine, ids);
+    if (g.json) return printJson(r);
+    for (const row of r.rows) if (row.status === 'signed') print(`signed ${row.machine} ${row.id}${row.reason ? ` (${row.reason})` : ''}`);
+    const signed = r.rows.filter((x) => x.status === 'signed').length;
+    print(`${signed} builds signed with ${r.key}, ${r.rows.length - signed} signed already`);
+  });
+
+siteKeyCommand
+  .command('verify')
+  .description("check every recorded build's signature against trusted site public keys, as sync and export-rsync do")
+  .argument('[machine]')
+  .addOption(trustSiteKeyOption())
+  .action(async (machine: string | undefined, o: { trustSiteKey?: string[] }) => {
+    const g = globals();
+    const rows = await verifyBuilds(await openGlobalStore(g), trustedSiteKeys(o.trustSiteKey ?? []), machine);
+    const failing = rows.filter((r) => r.status !== 'good');
+    if (g.json) printJson(rows);
+    else {
+      for (const r of failing) print(`${r.status === 'unsigned' ? 'UNSIGNED' : 'BAD     '} ${r.machine} ${r.id}${r.reason ? `: ${r.reason}` : ''}`);
+      print(`${rows.length} builds: ${rows.length - failing.length} signed by a trusted site key, ${failing.length} not`);
+    }
+    if (failing.length) throw new GbpError('untrusted', 'site-key verify', `${failing.length} builds not signed by a trusted site key`, true);
+  });
+
 program
   .command('client-config')
   .description("what a machine puts in /etc/portage: binrepos.conf and repos.conf for its published build (or a tag)")
@@ -543,17 +637,22 @@ program
   .option('--dry-run', 'say what each tree would get (created, updated, removed; files added, changed, removed), write nothing')
   .addOption(new Option('--interval <seconds>', 'with --watch: how often to look').default(5).argParser(integer('--interval', 1)))
   .addOption(new Option('--grace <duration>', 'keep a replaced tree this long for transfers still reading it').default(3600).argParser(duration('--grace')))
+  .addOption(trustSiteKeyOption())
+  .option('--unverified', "export a bucket's builds without checking their site-key signatures")
   .addHelpText(
     'after',
     `
 Clients point repos.conf at rsync://<host>/repos/<machine>/<repo> (or <machine>@<tag>).
 Start the daemon with: rsync --daemon --config=<dest>/rsyncd.conf
 A file whose content did not change keeps its mtime from the previous export, so
-clients' rsync (size + mtime, no checksums) transfers only what changed.`,
+clients' rsync (size + mtime, no checksums) transfers only what changed.
+From a bucket, each published build's record must carry a signature by a trusted site key
+(--trust-site-key), and every tree and file is checked against its digests (exit 9 otherwise).`,
   )
-  .action(async (o: { dest: string; watch?: boolean; dryRun?: boolean; interval: number; grace: number }) => {
+  .action(async (o: { dest: string; watch?: boolean; dryRun?: boolean; interval: number; grace: number; trustSiteKey?: string[]; unverified?: boolean }) => {
     const g = globals();
     const store = await openGlobalStore(g);
+    const reader = recordReaderFor(store, trustedSiteKeys(o.trustSiteKey ?? []), !!o.unverified);
     const report = (r: ExportResult) => {
       if (g.json) return printJson(r);
       const changed = r.targets.filter((t) => t.status !== 'unchanged');
@@ -572,6 +671,7 @@ clients' rsync (size + mtime, no checksums) transfers only what changed.`,
       dest: o.dest,
       graceSeconds: o.grace,
       dryRun: o.dryRun,
+      reader,
       onProgress: (t) => line.update(`export: ${t}`),
       watch: o.watch ? { intervalSeconds: o.interval, onExport: report, signal: controller.signal } : undefined,
     });

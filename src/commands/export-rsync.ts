@@ -6,18 +6,21 @@
 import { resolve } from 'node:path';
 import { exportRsync, type ExportResult } from '../export/exporter.js';
 import type { Store } from '../store/store.js';
+import type { RecordReader } from '../records/record-signatures.js';
 
 export interface ExportCommandOptions {
   dest: string;
   graceSeconds: number;
   dryRun?: boolean;
+  /** Verifies the published builds' records (recordReaderFor). */
+  reader?: RecordReader;
   onProgress?: (text: string) => void;
   watch?: { intervalSeconds: number; onExport: (r: ExportResult) => void; signal: AbortSignal };
 }
 
 export async function exportCommand(store: Store, opts: ExportCommandOptions): Promise<ExportResult> {
   const dest = resolve(opts.dest);
-  let result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, dryRun: opts.dryRun, onProgress: opts.onProgress });
+  let result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, dryRun: opts.dryRun, onProgress: opts.onProgress, reader: opts.reader });
   if (!opts.watch || opts.dryRun) return result;
   const { intervalSeconds, onExport, signal } = opts.watch;
   onExport(result);
@@ -27,7 +30,7 @@ export async function exportCommand(store: Store, opts: ExportCommandOptions): P
       signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
     });
     if (signal.aborted) break;
-    result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, onProgress: opts.onProgress });
+    result = await exportRsync(store, { dest, graceSeconds: opts.graceSeconds, onProgress: opts.onProgress, reader: opts.reader });
     if (result.targets.some((t) => t.status !== 'unchanged')) onExport(result);
   }
   return result;

@@ -19,6 +19,9 @@ import { refreshMachineViews } from '../views/machine-views.js';
 import { DamageRepair, readDamage } from '../records/damage.js';
 import { readPolicy, rulesFor } from '../trust/policy.js';
 import { openKeyring } from '../trust/trusted-keys.js';
+import type { SiteSecretKey } from '../trust/site-key.js';
+import { checkBuildSignature } from '../records/record-signatures.js';
+import { keys } from '../store/keys.js';
 
 export interface PullOptions {
   source: string;
@@ -31,6 +34,8 @@ export interface PullOptions {
   onProgress?: (p: { rawBytes: number; tarBytes: number; members: number; totalBytes: number | null }) => void;
   /** Names each later phase (storing, publishing) for progress output. */
   onPhase?: (text: string) => void;
+  /** The site key the build's record is signed with (--site-key, GBP_SITE_KEY). */
+  siteKey?: SiteSecretKey;
 }
 
 export interface PullResult {
@@ -44,6 +49,8 @@ export interface PullResult {
   trees: { files: number; bytes: number; newFiles: number; newBytes: number; names: string[] } | null;
   /** Checked against the site's trusted keys: how many packages each key signed, and how many no trusted key did (null: no key, nothing checked). */
   signatures: { signers: Record<string, number>; unvouched: number } | null;
+  /** The site key whose signature is beside the build's record (null: not signed with one). */
+  recordSignedBy: { name: string; id: string } | null;
   warnings: string[];
   /** Damaged packages and tree files (recorded by fsck) this archive's bytes restored. */
   restored?: { blobs: number; ranges: number };
@@ -78,6 +85,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
     assertSameArchive(existing, sha256);
     await completeBuild(store, site, existing);
     result = base(opts, 'unchanged', { source: source.label, sha256, bytes, compression: existing.archive.compression });
+    await noteRecordSignature(store, opts, result);
   } else {
     const started = Math.floor(Date.now() / 1000);
     const known = await loadKnownContent(store, opts.machine);
@@ -96,10 +104,11 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         assertSameArchive(existing, ingest.archive.sha256);
         await completeBuild(store, site, existing);
         result = base(opts, 'unchanged', { ...ingest.archive });
+        await noteRecordSignature(store, opts, result);
       } else {
         await saveSite(store, site);
         opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
-        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started);
+        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started, opts.siteKey);
         const { trees, binpkgs } = ingest.stats;
         result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
         result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
@@ -108,6 +117,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
           result.signatures = { signers: Object.fromEntries(signerCounts(ingest.packages)), unvouched: ingest.packages.filter((p) => !p.signer).length };
         }
         result.warnings = ingest.warnings;
+        await noteRecordSignature(store, opts, result);
       }
       if (repair) {
         opts.onPhase?.('restoring damaged objects fsck recorded');
@@ -148,5 +158,18 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
 }
 
 function base(opts: PullOptions, status: PullResult['status'], archive: PullResult['archive']): PullResult {
-  return { machine: opts.machine, id: opts.id, status, published: false, tags: opts.tags ?? [], archive, packages: null, trees: null, signatures: null, warnings: [], seconds: 0 };
+  return { machine: opts.machine, id: opts.id, status, published: false, tags: opts.tags ?? [], archive, packages: null, trees: null, signatures: null, recordSignedBy: null, warnings: [], seconds: 0 };
+}
+
+/** Whether the site key's signature holds over the record as stored: said in the result, or warned. */
+async function noteRecordSignature(store: Store, opts: PullOptions, result: PullResult): Promise<void> {
+  if (!opts.siteKey) return;
+  const key = opts.siteKey.publicKey;
+  const raw = await store.get(keys.buildJson(opts.machine, opts.id));
+  const verdict = raw ? await checkBuildSignature(store, [key], opts.machine, opts.id, raw) : null;
+  if (verdict?.status === 'good') result.recordSignedBy = { name: key.name, id: key.id };
+  else {
+    const why = verdict?.status === 'bad' ? verdict.reason : 'it was recorded without it';
+    result.warnings.push(`the record of ${opts.machine} ${opts.id} is not signed by site key ${key.name} (${why}): 'gbp site-key sign ${opts.machine} ${opts.id}' signs it as stored`);
+  }
 }

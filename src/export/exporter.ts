@@ -23,7 +23,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
-import { loadBuild } from '../records/build-manifest.js';
+import { RecordReader } from '../records/record-signatures.js';
 import { decodeTree, encodeTree, treeEntries, type TreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
@@ -92,6 +92,8 @@ export interface ExportOptions {
   dryRun?: boolean;
   now?: () => number;
   onProgress?: (text: string) => void;
+  /** Reads the published builds' records: verified against the site keys when it verifies. */
+  reader?: RecordReader;
 }
 
 const seconds = () => Math.floor(Date.now() / 1000);
@@ -116,7 +118,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
     // cache objects a tree stopped linking; a Set, never spread: a tree holds 124,000 files and
     // spreading that many arguments overflows the stack
     const released = new Set<string>();
-    const wanted = await desiredTargets(store);
+    const wanted = await desiredTargets(store, opts.reader ?? new RecordReader(null));
 
     for (const module of MODULES) {
       const ms = state.modules[module];
@@ -138,6 +140,10 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
         }
         const data = await store.get(keys.tree(source.tree));
         if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
+        // named by its hash, which the build's record gives: a changed manifest is not exported
+        if (createHash('sha256').update(data).digest('hex') !== source.tree) {
+          throw new GbpError(opts.reader?.verifying ? 'untrusted' : 'store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} does not match its SHA-256 (changed or damaged); nothing exported`);
+        }
         const own = module === 'repos' ? await servedTimestampOf(store, ms, link, source, decodeTree(data), cache, dry) : decodeTree(data);
         const entries = stableMtimes(own, currentId ? walkTree(meta, currentId) : null);
         const encoded = encodeTree(entries);
@@ -268,7 +274,7 @@ function targetResult(module: Module, link: string, source: Source | null, statu
 }
 
 /** What should be exported now, per module: the published build and tags of every machine. */
-async function desiredTargets(store: Store): Promise<Record<Module, Map<string, Source>>> {
+async function desiredTargets(store: Store, reader: RecordReader): Promise<Record<Module, Map<string, Source>>> {
   const out = Object.fromEntries(MODULES.map((m) => [m, new Map<string, Source>()])) as Record<Module, Map<string, Source>>;
   for (const machine of await listMachines(store)) {
     const state = await readState(store, machine);
@@ -277,7 +283,7 @@ async function desiredTargets(store: Store): Promise<Record<Module, Map<string, 
     if (state.published) names.push([machine, state.published]);
     for (const [tag, id] of Object.entries(state.tags)) names.push([`${machine}@${tag}`, id]);
     for (const [name, id] of names) {
-      const build = await loadBuild(store, machine, id);
+      const build = (await reader.readBuild(store, machine, id))?.build;
       if (!build) continue;
       for (const [tree, ref] of Object.entries(build.trees)) {
         const source = { machine, build: id, tree: ref.manifest };

@@ -13,6 +13,7 @@ import { BUILD_FORMAT, readBlobMeta, type BuildManifest, type PackageRecord, typ
 import { encodeTree } from '../records/tree-manifest.js';
 import type { IngestResult } from './ingest.js';
 import { writeInOrder, type CommitResult } from './write-order.js';
+import type { SiteSecretKey } from '../trust/site-key.js';
 
 /** As many uploads in flight as sync keeps (maintenance/sync.ts): a bucket's throughput comes from concurrency. */
 const PARALLEL_PUTS = 16;
@@ -27,6 +28,7 @@ export async function commitBuild(
   created: number,
   /** When the pull began reading what it reuses (unix seconds): gc sweeps since then are checked. */
   started: number,
+  siteKey?: SiteSecretKey,
 ): Promise<CommitResult> {
   const deferred = { immutable: true, deferSync: true };
   // What a pull that died uploaded is not sent again: blobs the intake found in their directory,
@@ -35,6 +37,7 @@ export async function commitBuild(
   return writeInOrder(store, site, {
     label: `${machine}-${id}`,
     started,
+    siteKey,
     content: async () => {
       await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ file, record, storedNames }) => {
         const name = record.stanza.PATH.split('/').pop()!;

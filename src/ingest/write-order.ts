@@ -20,6 +20,8 @@ import { leaseReusedObjects } from '../store/in-flight.js';
 import { updateState } from '../records/machine-state.js';
 import { publishIndexPair } from '../records/index-pair.js';
 import { parseBuildManifest, type BuildManifest } from '../records/build-manifest.js';
+import type { SiteSecretKey } from '../trust/site-key.js';
+import { signBuild } from '../records/record-signatures.js';
 
 export interface CommitResult {
   manifest: BuildManifest;
@@ -38,7 +40,11 @@ export interface OrderedWrites {
   markers(): Promise<{ manifest: BuildManifest; reused: string[]; written: string[] }>;
   /** The build's index is written even when build.json was there (sync: the destination's base URL). */
   rewriteIndex?: boolean;
-  /** After the build's index, before the machine's state (sync: the page facts). */
+  /** Signs the record with the site key, just before it is written (records/record-signatures.ts). */
+  siteKey?: SiteSecretKey;
+  /** The record's bytes as another store holds them (sync), so its signatures hold here too. */
+  recordBytes?: Buffer;
+  /** After the build's index, before the machine's state (sync: the page facts and signatures). */
   beforeRecord?(manifest: BuildManifest): Promise<void>;
 }
 
@@ -50,7 +56,11 @@ export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedW
   const lease = await leaseReusedObjects(store, w.label, w.started, reused, written);
   try {
     const buildKey = keys.buildJson(manifest.machine, manifest.id);
-    const created = await store.putIfAbsent(buildKey, `${JSON.stringify(manifest, null, 1)}\n`, { immutable: true, contentType: 'application/json' });
+    const text = w.recordBytes ?? Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
+    // the signature first: a reader that finds the record finds it signed, and a pull killed
+    // between the two signs again when re-run (the record is still absent then)
+    if (w.siteKey && !(await store.exists(buildKey))) await signBuild(store, w.siteKey, manifest.machine, manifest.id, text);
+    const created = await store.putIfAbsent(buildKey, text, { immutable: true, contentType: 'application/json' });
     let recorded = manifest;
     if (!created) {
       recorded = parseBuildManifest((await store.get(buildKey))!, buildKey);

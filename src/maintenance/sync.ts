@@ -12,14 +12,15 @@
  *   page keeps (copied along), for the destination's state.
  * Killed at any moment, a re-run completes it and sends only what is missing.
  */
-import { copyFile } from 'node:fs/promises';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFile, open, readFile } from 'node:fs/promises';
+import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GbpError } from '../errors.js';
 import { writeInOrder } from '../ingest/write-order.js';
-import type { BuildManifest } from '../records/build-manifest.js';
-import { loadBuild, requireBuild } from '../records/build-manifest.js';
+import { loadBuild, readBlobMeta, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
+import { RecordReader } from '../records/record-signatures.js';
 import { forEachTreeEntry } from '../records/tree-manifest.js';
 import { listMachines, readState, requireState, updateState, type MachineState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
@@ -34,6 +35,8 @@ const PARALLEL_COPIES = 16;
 
 export interface SyncOptions {
   machines?: string[];
+  /** Reads the source's build records: verified against the site keys when it verifies. */
+  reader?: RecordReader;
   dryRun?: boolean;
   onPhase?: (text: string) => void;
 }
@@ -52,13 +55,17 @@ export interface SyncResult {
   bytes: number;
   /** Objects the destination already had. */
   present: number;
+  /** Whether each build's record was verified against trusted site keys before anything of it was copied. */
+  verified: boolean;
   seconds: number;
   traffic?: StoreTraffic;
 }
 
 export async function syncStores(from: Store, to: Store, toSite: SiteSettings, options: SyncOptions = {}): Promise<SyncResult> {
   const started = performance.now();
-  const result: SyncResult = { from: from.location, to: to.location, dryRun: !!options.dryRun, builds: [], states: [], trust: [], objects: 0, bytes: 0, present: 0, seconds: 0 };
+  const result: SyncResult = { from: from.location, to: to.location, dryRun: !!options.dryRun, builds: [], states: [], trust: [], objects: 0, bytes: 0, present: 0, verified: false, seconds: 0 };
+  const reader = options.reader ?? new RecordReader(null);
+  result.verified = reader.verifying;
   const machines = options.machines?.length ? options.machines : await listMachines(from);
   if (!options.dryRun) {
     await to.recover();
@@ -66,10 +73,10 @@ export async function syncStores(from: Store, to: Store, toSite: SiteSettings, o
   }
   // the keys first: the destination's pages and client configs name them
   result.trust = await syncTrust(from, to, !!options.dryRun);
-  const copier = new ObjectCopier(from, to);
+  const copier = new ObjectCopier(from, to, reader.verifying);
   await copier.init();
   try {
-    await syncMachines(from, to, toSite, machines, copier, result, options);
+    await syncMachines(from, to, toSite, machines, copier, reader, result, options);
   } finally {
     await copier.dispose();
   }
@@ -78,7 +85,7 @@ export async function syncStores(from: Store, to: Store, toSite: SiteSettings, o
   return result;
 }
 
-async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machines: string[], copier: ObjectCopier, result: SyncResult, options: SyncOptions) {
+async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machines: string[], copier: ObjectCopier, reader: RecordReader, result: SyncResult, options: SyncOptions) {
   for (const machine of machines) {
     const source = await requireState(from, machine);
     const dest = await readState(to, machine);
@@ -87,7 +94,7 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
     const recorded = new Set(dest?.builds.map((b) => b.id) ?? []);
     for (const entry of source.builds) {
       if (recorded.has(entry.id)) continue;
-      const build = await requireBuild(from, machine, entry.id);
+      const { build, raw } = await reader.requireBuild(from, machine, entry.id);
       // the build's plan first, then (unless a dry run) its copy; what it brings counts as there
       // for the builds after it either way, so a dry run counts a shared object once, as a real run does
       const plan = await copier.planBuild(build);
@@ -98,7 +105,7 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       result.present += plan.reused.length;
       if (!options.dryRun) {
         options.onPhase?.(`${machine} ${entry.id}: copying`);
-        await copyBuild(copier, to, toSite, build, plan);
+        await copyBuild(copier, to, toSite, build, raw, plan);
       }
       copier.learn(build);
     }
@@ -168,7 +175,7 @@ export function markChanges(dest: MachineState | null, source: MachineState): st
 }
 
 /** One build, in the write order every writer of a build follows (ingest/write-order.ts). */
-async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest, plan: BuildPlan): Promise<void> {
+async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest, raw: Buffer, plan: BuildPlan): Promise<void> {
   const started = Math.floor(Date.now() / 1000);
   const { files, late, reused } = plan;
   await writeInOrder(to, site, {
@@ -181,8 +188,13 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
     },
     // the destination's own base URL, and a killed sync's half-written state, need the index again
     rewriteIndex: true,
-    // the page's facts (a diff of two trees) travel with the build instead of being worked out again
+    // the same bytes, so the record's signatures (copied along) hold in the destination too
+    recordBytes: raw,
     beforeRecord: async () => {
+      await copier.copySignatures(build);
+      // the page's facts (a diff of two trees) travel with the build instead of being worked out
+      // again; unless verifying: nothing signs them, so the destination works them out from what it verified
+      if (copier.verifying) return;
       const facts = await copier.source(keys.buildPageFacts(build.machine, build.id));
       if (facts) await to.put(keys.buildPageFacts(build.machine, build.id), facts, { immutable: true, contentType: 'application/json' });
     },
@@ -207,10 +219,13 @@ class ObjectCopier {
   private readonly known = new Set<string>();
   private destHasBlobs = true;
   private staging = '';
+  /** Verifying: what each object to copy must hash to, by key, from the verified record. */
+  private readonly expected = new Map<string, Expected>();
 
   constructor(
     private readonly from: Store,
     private readonly to: Store,
+    readonly verifying: boolean,
   ) {}
 
   async init(): Promise<void> {
@@ -240,6 +255,7 @@ class ObjectCopier {
     const reused: string[] = [];
     let bytes = 0;
     const seen = new Set<string>();
+    this.expected.clear();
     await forEachLimit(build.binpkgs.packages, PARALLEL_COPIES, async (p) => {
       const meta = keys.blobMeta(p.sha256);
       if (seen.has(meta)) return;
@@ -252,8 +268,10 @@ class ObjectCopier {
       else {
         files.push(blob);
         bytes += p.size;
+        if (this.verifying) this.expected.set(blob, { sha256: p.sha256, size: p.size });
       }
       late.push(meta);
+      if (this.verifying) this.expected.set(meta, { record: p });
     });
     for (const ref of Object.values(build.trees)) {
       const tree = keys.tree(ref.manifest);
@@ -265,8 +283,18 @@ class ObjectCopier {
       }
       const data = await this.from.get(tree);
       if (!data) throw new GbpError('store', tree, `missing in ${this.from.location}, but build ${build.machine} ${build.id} uses it; run gbp fsck there`);
+      if (sha256Of(data) !== ref.manifest) throw new GbpError(this.verifying ? 'untrusted' : 'store', tree, `does not match its SHA-256 in ${this.from.location} (changed or damaged); nothing of ${build.machine} ${build.id} is copied`);
       const packs = new Set<string>();
-      forEachTreeEntry(data, (e) => e.pack && packs.add(keys.pack(e.pack)));
+      forEachTreeEntry(data, (e) => {
+        if (!e.pack) return;
+        const pack = keys.pack(e.pack);
+        packs.add(pack);
+        if (!this.verifying) return;
+        const want = this.expected.get(pack) ?? { ranges: new Map() };
+        if ('ranges' in want) want.ranges.set(e.offset, { size: e.size, sha256: e.sha256! });
+        this.expected.set(pack, want);
+      });
+      if (this.verifying) this.expected.set(tree, { sha256: ref.manifest, size: data.length });
       await forEachLimit([...packs], PARALLEL_COPIES, async (pack) => {
         if (seen.has(pack)) return;
         seen.add(pack);
@@ -278,6 +306,8 @@ class ObjectCopier {
       });
       late.push(tree);
     }
+    const copied = new Set([...files, ...late]);
+    for (const key of this.expected.keys()) if (!copied.has(key)) this.expected.delete(key);
     return { files, late, reused, bytes };
   }
 
@@ -288,6 +318,11 @@ class ObjectCopier {
     await forEachLimit(objects, PARALLEL_COPIES, async (key) => {
       const file = join(this.staging, `copy-${n++}`);
       await this.fetch(key, file);
+      const want = this.expected.get(key);
+      if (want) {
+        await checkCopied(key, file, want, this.from.location);
+        this.expected.delete(key);
+      }
       // a blob's name carries its SHA-256: the destination need not hash it, and a bucket verifies it
       const blobSha = /^blobs\/[0-9a-f]{2}\/([0-9a-f]{64})\/(?!meta\.json$)/.exec(key)?.[1];
       await this.to.putFile(key, file, { immutable: true, deferSync: true, contentType: contentTypeOf(key), sha256: blobSha });
@@ -310,7 +345,52 @@ class ObjectCopier {
     await pipeline(stream, createWriteStream(file, { flags: 'wx' }));
   }
 
+  /** The site-key signatures beside the build's record (build.json.<key id>.sig), as the source has them. */
+  async copySignatures(build: BuildManifest): Promise<void> {
+    for await (const key of this.from.list(keys.buildDir(build.machine, build.id))) {
+      if (!/\/build\.json\.[0-9a-f]{16}\.sig$/.test(key)) continue;
+      const data = await this.from.get(key);
+      if (data) await this.to.put(key, data, { contentType: 'application/json' });
+    }
+  }
+
   async dispose(): Promise<void> {
     if (this.staging) await this.to.disposeStaging(this.staging);
+  }
+}
+
+/** What a copied object must be, by the verified record: its hash, the files a pack holds, or a blob's record. */
+type Expected = { sha256: string; size: number } | { ranges: Map<number, { size: number; sha256: string }> } | { record: PackageRecord };
+
+const sha256Of = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** A copied object against what the verified record says it is; refused (exit 9) otherwise. */
+async function checkCopied(key: string, file: string, want: Expected, from: string): Promise<void> {
+  const refuse = (what: string) => new GbpError('untrusted', key, `${what} in ${from}: not what the signed record says; refused`);
+  if ('record' in want) {
+    const meta = readBlobMeta(await readFile(file), want.record.sha256);
+    const r = want.record;
+    if (!meta || meta.size !== r.size || meta.md5 !== r.md5 || meta.sha1 !== r.sha1 || meta.stanza.PATH !== r.stanza.PATH) throw refuse('the package record differs');
+    return;
+  }
+  if ('sha256' in want) {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of createReadStream(file)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    if (size !== want.size || hash.digest('hex') !== want.sha256) throw refuse('the content differs');
+    return;
+  }
+  const fh = await open(file, 'r');
+  try {
+    for (const [offset, { size, sha256 }] of want.ranges) {
+      const buf = Buffer.alloc(size);
+      const { bytesRead } = await fh.read(buf, 0, size, offset);
+      if (bytesRead !== size || sha256Of(buf) !== sha256) throw refuse(`the file at offset ${offset} differs`);
+    }
+  } finally {
+    await fh.close();
   }
 }

@@ -24,6 +24,7 @@ const LOCK_STALE_MS = 60_000;
 
 export class FsStore implements Store {
   readonly location: string;
+  readonly kind = 'directory';
   /** Deferred writes not yet flushed: temp files (by temp path), placed files, their directories. */
   private readonly unsyncedData = new Set<string>();
   private readonly unsyncedFiles = new Set<string>();

@@ -18,6 +18,8 @@ export const keys = {
   tree: (sha256: string) => `trees/${h2(sha256)}/${sha256}.json.gz`,
   buildDir: (machine: string, id: string) => `builds/${machine}/${id}/`,
   buildJson: (machine: string, id: string) => `builds/${machine}/${id}/build.json`,
+  /** The site key's signature over build.json (records/record-signatures.ts), named by the key's id so keys can rotate. */
+  buildSignature: (machine: string, id: string, keyId: string) => `builds/${machine}/${id}/build.json.${keyId}.sig`,
   buildBinpkgs: (machine: string, id: string) => `builds/${machine}/${id}/binpkgs/`,
   /** What the build's page shows that depends only on the build and its parent (views/pages.ts). */
   buildPageFacts: (machine: string, id: string) => `builds/${machine}/${id}/page.json`,

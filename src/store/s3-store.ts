@@ -72,6 +72,7 @@ export interface S3StoreOptions {
 
 export class S3Store implements Store {
   readonly location: string;
+  readonly kind = 'bucket';
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;

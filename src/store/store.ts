@@ -41,6 +41,8 @@ export interface Versioned {
 export interface Store {
   /** Where the store is, for messages. */
   readonly location: string;
+  /** A bucket's content can be written by anyone holding its credentials: readers verify it (records/record-signatures.ts). */
+  readonly kind: 'directory' | 'bucket';
   get(key: string): Promise<Buffer | null>;
   getRange(key: string, offset: number, length: number): Promise<Buffer>;
   getStream(key: string): Promise<Readable | null>;

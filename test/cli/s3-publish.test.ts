@@ -245,7 +245,7 @@ describe('maintenance on a bucket', () => {
     }
     const fromBucket = tempDir();
     const fromDir = tempDir();
-    const a = await run(['--json', 'export-rsync', '--dest', fromBucket]);
+    const a = await run(['--json', 'export-rsync', '--unverified', '--dest', fromBucket]);
     expect(a.code, a.stderr).toBe(0);
     const b = await gbp(['--store', local, '--json', 'export-rsync', '--dest', fromDir]);
     expect(b.code, b.stderr).toBe(0);
