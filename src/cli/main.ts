@@ -15,6 +15,7 @@ import { keepBuild, noteBuild, tagBuild, untag } from '../commands/build-marks.j
 import { diff, packageLog } from '../commands/history.js';
 import { addKeys, listKeys, removeKey, trustPolicy } from '../commands/keys.js';
 import { clientConfig } from '../commands/client-config.js';
+import { attach } from '../commands/attach.js';
 import { readNoteText } from './note-input.js';
 import { runGc } from '../maintenance/gc.js';
 import { check, purge } from '../commands/maintain.js';
@@ -224,7 +225,47 @@ program
         pk.map((p) => [p.stanza.CPV, p.stanza.SLOT ?? '0', p.stanza.BUILD_ID ?? '', bytes(p.size), `${p.format}${p.signer ? ` signed by ${p.signer.slice(-16)}` : p.signed ? ' signed' : ''}`]),
       ),
     );
+    if (summary.artifacts.length) {
+      print('');
+      print(
+        table(
+          ['ARTIFACT', 'SIZE', 'SHA512', 'SIGNED BY'],
+          summary.artifacts.map((x) => [x.name, bytes(x.size), `${x.sha512.slice(0, 16)}…`, x.signer ? x.signer.slice(-16) : x.signature ? 'not checked' : '']),
+        ),
+      );
+    }
     for (const w of build.warnings) print(`warning: ${w}`);
+  });
+
+program
+  .command('attach')
+  .description("add a file to a build's artifacts (a stage4 rolled from it, an image), at builds/<m>/<id>/artifacts/<name>")
+  .argument('<machine>')
+  .argument('<build>', 'build id, @ (published), @@ (latest), @tag, or an offset such as @-1')
+  .argument('<file>')
+  .option('--name <name>', 'its name among the artifacts (default: the file name); a relative path')
+  .option('--signature <file>', 'its detached OpenPGP signature, checked against the trusted keys and attached as <name>.asc')
+  .addHelpText(
+    'after',
+    `
+Artifacts also come with the archive: every file under its aux/ is one (aux/stage4/x.tar.xz
+becomes artifacts/stage4/x.tar.xz, and x.tar.xz.asc beside it is its signature). Each gets a
+catalyst-style .DIGESTS (SHA512, BLAKE2B); the published build's are also at
+machines/<m>/artifacts/<name>, listed in machines/<m>/artifacts/latest.txt.
+
+Example:
+  gbp attach database @ stage4-amd64-openrc-database.tar.xz --signature stage4-amd64-openrc-database.tar.xz.asc`,
+  )
+  .action(async (machine: string, ref: string, file: string, o: { name?: string; signature?: string }) => {
+    const g = globals();
+    const store = await openGlobalStore(g);
+    const site = await globalSite(store, g);
+    const r = await attach(store, site, machine, ref, { file, name: o.name, signature: o.signature });
+    if (g.json) return printJson(r);
+    for (const w of r.warnings) process.stderr.write(`gbp: warning: ${w}\n`);
+    if (!r.attached.length) return print(`${machine} ${r.id}: already has this artifact: ${r.url}`);
+    for (const a of r.attached) print(`${machine} ${r.id}: attached ${a.name} (${bytes(a.size)}${a.signer ? `, signed by ${a.signer.slice(-16)}` : ''})`);
+    print(`  ${r.url}`);
   });
 
 program
@@ -389,7 +430,7 @@ program
     else {
       for (const p of r.problems) print(`${p.repaired ? 'repaired' : 'PROBLEM '} ${p.key}: ${p.problem}`);
       const c = r.checked;
-      print(`checked ${c.blobs} packages, ${c.trees} trees, ${c.files} tree files, ${c.builds} builds, ${c.views} published indexes: ${r.problems.filter((p) => !p.repaired).length} problems`);
+      print(`checked ${c.blobs} packages, ${c.trees} trees, ${c.files} tree files, ${c.builds} builds, ${c.artifacts} artifacts, ${c.views} published indexes: ${r.problems.filter((p) => !p.repaired).length} problems`);
     }
     const left = r.problems.filter((p) => !p.repaired).length;
     if (left) throw new GbpError('corrupt', 'fsck', `${left} problems`, true);

@@ -1,6 +1,8 @@
 /** `gbp list` and `gbp show`: what the store holds, as data the CLI prints as tables or JSON. */
 import { requireBuild } from '../records/build-manifest.js';
 import type { BuildManifest } from '../records/build-manifest.js';
+import { buildArtifacts } from '../records/artifacts.js';
+import type { ArtifactRecord } from '../records/build-manifest.js';
 import type { Store } from '../store/store.js';
 import { resolveBuildRef } from '../records/build-ref.js';
 import { listMachines, readState, requireState } from '../records/machine-state.js';
@@ -46,10 +48,10 @@ export async function listBuilds(store: Store, machine: string): Promise<BuildSu
   }));
 }
 
-export async function showBuild(store: Store, machine: string, ref: string): Promise<{ build: BuildManifest; summary: BuildSummary }> {
+export async function showBuild(store: Store, machine: string, ref: string): Promise<{ build: BuildManifest; summary: BuildSummary & { artifacts: ArtifactRecord[] } }> {
   const s = await requireState(store, machine);
   const id = resolveBuildRef(s, ref);
   const build = await requireBuild(store, machine, id);
   const summary = (await listBuilds(store, machine)).find((b) => b.id === id)!;
-  return { build, summary };
+  return { build, summary: { ...summary, artifacts: await buildArtifacts(store, build) } };
 }

@@ -9,9 +9,11 @@ import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { forEachLimit } from '../util/pool.js';
-import { BUILD_FORMAT, readBlobMeta, type BuildManifest, type PackageRecord, type TreeRef } from '../records/build-manifest.js';
+import { BUILD_FORMAT, loadBuild, readBlobMeta, type BuildManifest, type PackageRecord, type TreeRef } from '../records/build-manifest.js';
 import { encodeTree } from '../records/tree-manifest.js';
 import type { IngestResult } from './ingest.js';
+import { digestsText, signatureNameOf } from '../records/artifacts.js';
+import { contentTypeOf } from '../store/http-headers.js';
 import { writeInOrder, type CommitResult } from './write-order.js';
 import type { SiteSecretKey } from '../trust/site-key.js';
 
@@ -45,6 +47,7 @@ export async function commitBuild(
         if (storedNames.has(name) && (await store.stat(key))?.size === record.size) return void alreadyStored.push(key);
         await store.putFile(key, file, { ...deferred, contentType: 'application/x-tar', sha256: record.sha256 });
       });
+      await writeArtifacts(store, machine, id, parent, ingest);
       await forEachLimit(ingest.packs, PARALLEL_PUTS, async (pack) => {
         const stored = await store.stat(keys.pack(pack.id));
         if (stored?.size === pack.size) return void alreadyStored.push(keys.pack(pack.id));
@@ -89,6 +92,7 @@ export async function commitBuild(
         archive: ingest.archive,
         binpkgs: { header: ingest.header, packages, ...(ingest.trustedKeys ? { trustedKeys: ingest.trustedKeys } : {}) },
         trees,
+        ...(ingest.artifactRecords.length ? { artifacts: ingest.artifactRecords } : {}),
         warnings: ingest.warnings,
       };
       const own: string[] = [];
@@ -97,5 +101,23 @@ export async function commitBuild(
       for (const ref of Object.values(trees)) own.push(keys.tree(ref.manifest));
       return { manifest, reused: [...reused], written: own.filter((k) => !reused.has(k)) };
     },
+  });
+}
+
+/**
+ * The build's artifacts at their own URLs (builds/<m>/<id>/artifacts/<name>) with catalyst-style
+ * .DIGESTS beside each. One the previous build carried with the same SHA-256 gets another name
+ * for its bytes (a hard link, a server-side copy) instead of an upload.
+ */
+async function writeArtifacts(store: Store, machine: string, id: string, parent: string | null, ingest: IngestResult): Promise<void> {
+  if (!ingest.artifacts.length) return;
+  const before = new Map(((parent && (await loadBuild(store, machine, parent))?.artifacts) || []).map((a) => [a.sha256, a.name]));
+  const deferred = { immutable: true, deferSync: true };
+  await forEachLimit(ingest.artifacts, PARALLEL_PUTS, async ({ file, record }) => {
+    const key = keys.buildArtifact(machine, id, record.name);
+    const options = { ...deferred, sha256: record.sha256, contentType: contentTypeOf(record.name) };
+    const had = before.get(record.sha256);
+    if (!(had && (await store.copyWithin(keys.buildArtifact(machine, parent!, had), key, options)))) await store.putFile(key, file, options);
+    if (!signatureNameOf(record.name)) await store.put(`${key}.DIGESTS`, digestsText(record), { ...deferred, contentType: 'text/plain' });
   });
 }

@@ -31,9 +31,10 @@ import { CLIENT_ONLY_HEADER_KEYS, type Stanza } from '../binpkg/packages-index.j
 import type { Store } from '../store/store.js';
 import type { DamageRepair } from '../records/damage.js';
 import { BinpkgIntake, type MemberSink, type PullTrust, type StagedBlob } from './binpkg-intake.js';
-import type { PackageRecord } from '../records/build-manifest.js';
+import type { ArtifactRecord, PackageRecord } from '../records/build-manifest.js';
 import type { KnownContent } from './known-content.js';
 import { PackWriter, type SealedPack } from './pack-writer.js';
+import { ArtifactIntake, type StagedArtifact } from './artifact-intake.js';
 import { TreeIntake, type TreeStats } from './tree-intake.js';
 import type { TreeEntry } from '../records/tree-manifest.js';
 
@@ -60,6 +61,9 @@ export interface IngestResult {
   trustedKeys: string[] | null;
   newBlobs: StagedBlob[];
   packs: SealedPack[];
+  /** The aux/ files, staged, and their records in name order. */
+  artifacts: StagedArtifact[];
+  artifactRecords: ArtifactRecord[];
   warnings: string[];
   stats: { members: number; trees: TreeStats; binpkgs: BinpkgIntake['stats'] };
 }
@@ -93,6 +97,7 @@ class ArchiveIngest implements TarSink {
   constructor(
     private readonly trees: TreeIntake,
     private readonly binpkgs: BinpkgIntake,
+    private readonly artifacts: ArtifactIntake,
   ) {}
 
   entry(e: TarEntry): void | Promise<void> {
@@ -129,6 +134,10 @@ class ArchiveIngest implements TarSink {
     }
 
     if (section === 'binpkgs') return this.binpkgEntry(e, name, key);
+    if (section === 'aux') {
+      if (name === 'aux' && e.type !== 'directory') throw archiveError(name, 'must be a directory');
+      return this.artifactEntry(e, name, key);
+    }
 
     // A directory directly under repos/ or aux/ starts a tree; a file there joins the section's own.
     const place = treeOf(name) ?? (e.type === 'directory' ? { tree: name, path: '.' } : { tree: section, path: name.split('/')[1] });
@@ -183,6 +192,17 @@ class ArchiveIngest implements TarSink {
     if (rel === 'Packages') this.current = this.binpkgs.beginIndex(name, e.size);
     else if (rel === 'Packages.gz') this.current = null; // regenerated from Packages, never trusted
     else this.current = this.binpkgs.beginPackage(name, rel, e.size, e.mtime);
+  }
+
+  /** aux/ holds files (artifacts.ts), not a tree: directories only group them. */
+  private artifactEntry(e: TarEntry, name: string, key: string): void {
+    if (e.type === 'directory') {
+      this.remember(key, DIR);
+      return;
+    }
+    if (e.type !== 'file') throw archiveError(name, `${e.type} in aux/: artifacts must be regular files`);
+    this.remember(key, { kind: 'file', tree: null, entry: null });
+    this.current = this.artifacts.beginFile(name.slice('aux/'.length), e.size);
   }
 
   private remember(key: string, seen: Seen): void {
@@ -263,7 +283,8 @@ export async function ingestArchive(
   const packs = new PackWriter(staging);
   const trees = new TreeIntake(packs, known, options.repair);
   const binpkgs = new BinpkgIntake(store, known, staging, options.repair, options.trust ?? null);
-  const sink = new ArchiveIngest(trees, binpkgs);
+  const artifacts = new ArtifactIntake(staging);
+  const sink = new ArchiveIngest(trees, binpkgs, artifacts);
   const reader = new TarReader(sink);
 
   const rawHash = createHash('sha256');
@@ -293,6 +314,7 @@ export async function ingestArchive(
     await binpkgs.settle(); // a package refused while the rest was read is the archive's first error
     sink.finish();
     const { header, packages, newBlobs } = await binpkgs.finish(options.machine);
+    const artifactRecords = await artifacts.finish(options.trust ?? null, options.machine);
     const packList = packs.finish();
     const treeResult = trees.result();
     renamePacks(treeResult, packList);
@@ -306,7 +328,9 @@ export async function ingestArchive(
       trustedKeys: options.trust ? [...options.trust.keyring.fingerprints].sort() : null,
       newBlobs,
       packs: packList,
-      warnings: binpkgs.warnings,
+      artifacts: artifacts.staged,
+      artifactRecords,
+      warnings: [...binpkgs.warnings, ...artifacts.warnings],
       stats: { members: sink.members, trees: trees.stats, binpkgs: binpkgs.stats },
     };
   } catch (err) {

@@ -9,7 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
-import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
+import type { ArtifactRecord, BuildManifest, PackageRecord } from '../records/build-manifest.js';
+import { buildArtifacts } from '../records/artifacts.js';
 import { writeBuildIndex } from '../ingest/write-order.js';
 import { treeEntries } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
@@ -29,13 +30,13 @@ export interface Problem {
 }
 
 export interface FsckReport {
-  checked: { blobs: number; trees: number; files: number; builds: number; views: number };
+  checked: { blobs: number; trees: number; files: number; builds: number; views: number; artifacts: number };
   problems: Problem[];
 }
 
 export async function fsck(store: Store, site: SiteSettings, opts: { repair: boolean; content: boolean; onProgress?: (text: string) => void }): Promise<FsckReport> {
   const say = opts.onProgress ?? (() => {});
-  const report: FsckReport = { checked: { blobs: 0, trees: 0, files: 0, builds: 0, views: 0 }, problems: [] };
+  const report: FsckReport = { checked: { blobs: 0, trees: 0, files: 0, builds: 0, views: 0, artifacts: 0 }, problems: [] };
   const problem = (key: string, text: string, repaired = false) => report.problems.push({ key, problem: text, repaired });
   const damage: DamageRecord = { blobs: [], ranges: [] };
   const RESTORE = 'pull an archive that holds it to restore it';
@@ -127,6 +128,11 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     builds.set(`${machine} ${id}`, build);
     for (const p of build.binpkgs.packages) if (!blobDirs.has(p.sha256)) problem(keys.blobMeta(p.sha256), `missing, but build ${machine} ${id} lists ${p.stanza.CPV}`);
     for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) problem(keys.tree(ref.manifest), `missing, but build ${machine} ${id} uses it`);
+    for (const a of await buildArtifacts(store, build)) {
+      report.checked.artifacts++;
+      const reason = await checkArtifact(store, keys.buildArtifact(machine, id, a.name), a, opts.content);
+      if (reason) problem(keys.buildArtifact(machine, id, a.name), `${reason} (artifact of ${machine} ${id}; attach it again, or pull its archive under a new id)`);
+    }
     const dir = keys.buildBinpkgs(machine, id);
     if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created).text))) {
       if (opts.repair) await writeBuildIndex(store, site, build);
@@ -212,4 +218,17 @@ async function checkTreeFiles(store: Store, data: Buffer, on: { checked: () => v
     const b = bad.get(++ordinal);
     if (b) on.corrupt(b, e.path);
   }
+}
+
+/** An artifact's object against its record: there, of its size, and (with `content`) of its SHA-256. */
+async function checkArtifact(store: Store, key: string, a: ArtifactRecord, content: boolean): Promise<string | null> {
+  const st = await store.stat(key);
+  if (!st) return 'missing';
+  if (st.size !== a.size) return `${st.size} bytes where the record says ${a.size}`;
+  if (!content) return null;
+  const stream = await store.getStream(key);
+  if (!stream) return 'missing';
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex') === a.sha256 ? null : 'content does not match its SHA-256';
 }

@@ -55,7 +55,10 @@ export async function applyPurge(store: Store, plans: PurgePlan[]): Promise<void
       const still = [...gone].filter((id) => id !== s.published && !Object.values(s.tags).includes(id) && !s.kept.includes(id));
       if (!still.some((id) => s.builds.some((b) => b.id === id))) return false;
       s.builds = s.builds.filter((b) => !still.includes(b.id));
-      for (const id of still) delete s.notes[id];
+      for (const id of still) {
+        delete s.notes[id];
+        delete s.attached[id];
+      }
       return true;
     });
     const state = await requireState(store, plan.machine);

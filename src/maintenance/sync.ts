@@ -19,8 +19,9 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GbpError } from '../errors.js';
 import { writeInOrder } from '../ingest/write-order.js';
-import { loadBuild, readBlobMeta, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
+import { loadBuild, readBlobMeta, type ArtifactRecord, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
 import { RecordReader } from '../records/record-signatures.js';
+import { digestsText, readAttachments, signatureNameOf } from '../records/artifacts.js';
 import { forEachTreeEntry } from '../records/tree-manifest.js';
 import { listMachines, readState, requireState, updateState, type MachineState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
@@ -109,13 +110,19 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       }
       copier.learn(build);
     }
+    // attachments made after a build was copied follow it
+    for (const id of recorded) {
+      if ((source.attached[id] ?? 0) === (dest?.attached[id] ?? 0) || !source.builds.some((b) => b.id === id)) continue;
+      const { build } = await reader.requireBuild(from, machine, id);
+      if (!options.dryRun) await copier.copyArtifacts(build, await readAttachments(from, machine, id), true);
+    }
     // published, tags, kept and notes follow the source; builds only the destination has stay
     const changes = markChanges(dest, source);
     if (changes.length) result.states.push({ machine, changes });
     if (options.dryRun) continue;
     await updateState(to, machine, (s) => {
       if (!markChanges(s, source).length) return false;
-      Object.assign(s, { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes });
+      Object.assign(s, { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes, attached: source.attached });
       return true;
     });
     await refreshMachineViews(to, toSite, machine);
@@ -159,7 +166,7 @@ async function syncTrust(from: Store, to: Store, dryRun: boolean): Promise<strin
 /** How the destination's marks (published, tags, kept, notes) differ from the source's, one line each. */
 export function markChanges(dest: MachineState | null, source: MachineState): string[] {
   const changes: string[] = [];
-  const was: Pick<MachineState, 'published' | 'tags' | 'kept' | 'notes'> = dest ?? { published: null, tags: {}, kept: [], notes: {} };
+  const was: Pick<MachineState, 'published' | 'tags' | 'kept' | 'notes' | 'attached'> = dest ?? { published: null, tags: {}, kept: [], notes: {}, attached: {} };
   if (was.published !== source.published) changes.push(`published ${was.published ?? 'nothing'} → ${source.published ?? 'nothing'}`);
   for (const tag of new Set([...Object.keys(was.tags), ...Object.keys(source.tags)]).values()) {
     const a = was.tags[tag];
@@ -171,6 +178,7 @@ export function markChanges(dest: MachineState | null, source: MachineState): st
   for (const id of was.kept) if (!kept.has(id)) changes.push(`release ${id}`);
   const notes = new Set([...Object.keys(was.notes), ...Object.keys(source.notes)]);
   for (const id of notes) if (was.notes[id] !== source.notes[id]) changes.push(source.notes[id] === undefined ? `note on ${id} removed` : `note on ${id}`);
+  for (const [id, n] of Object.entries(source.attached)) if ((was.attached[id] ?? 0) !== n) changes.push(`${n} attached to ${id}`);
   return changes;
 }
 
@@ -192,6 +200,7 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
     recordBytes: raw,
     beforeRecord: async () => {
       await copier.copySignatures(build);
+      await copier.copyArtifacts(build, await readAttachments(copier.sourceStore, build.machine, build.id), false);
       // the page's facts (a diff of two trees) travel with the build instead of being worked out
       // again; unless verifying: nothing signs them, so the destination works them out from what it verified
       if (copier.verifying) return;
@@ -236,6 +245,34 @@ class ObjectCopier {
     }
   }
 
+  get sourceStore(): Store {
+    return this.from;
+  }
+
+  /**
+   * A build's artifacts the destination lacks: the archive's (with `all`: those were planned with
+   * the build, so only the attached ones are copied here unless asked) and the attached ones, then
+   * their .DIGESTS (derived, written again) and attached.json last, so what it lists is there.
+   * Verifying, each is checked against its record's SHA-256.
+   */
+  async copyArtifacts(build: BuildManifest, attached: ArtifactRecord[], all: boolean): Promise<void> {
+    const records = [...(all ? (build.artifacts ?? []) : []), ...attached];
+    const missing: string[] = [];
+    for (const a of records) {
+      const key = keys.buildArtifact(build.machine, build.id, a.name);
+      if ((await this.to.stat(key))?.size === a.size) continue;
+      missing.push(key);
+      if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
+    }
+    await this.copy(missing);
+    for (const a of [...(build.artifacts ?? []), ...attached]) {
+      if (signatureNameOf(a.name)) continue;
+      await this.to.put(`${keys.buildArtifact(build.machine, build.id, a.name)}.DIGESTS`, digestsText(a), { immutable: true, contentType: 'text/plain; charset=utf-8' });
+    }
+    const list = await this.from.get(keys.buildAttachments(build.machine, build.id));
+    if (list) await this.to.put(keys.buildAttachments(build.machine, build.id), list, { contentType: 'application/json' });
+  }
+
   /** A small object of the source, read whole. */
   source(key: string): Promise<Buffer | null> {
     return this.from.get(key);
@@ -273,6 +310,13 @@ class ObjectCopier {
       late.push(meta);
       if (this.verifying) this.expected.set(meta, { record: p });
     });
+    for (const a of build.artifacts ?? []) {
+      const key = keys.buildArtifact(build.machine, build.id, a.name);
+      if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) continue;
+      files.push(key);
+      bytes += a.size;
+      if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
+    }
     for (const ref of Object.values(build.trees)) {
       const tree = keys.tree(ref.manifest);
       if (seen.has(tree)) continue;

@@ -37,6 +37,22 @@ export function signerCounts(packages: PackageRecord[]): Map<string, number> {
   return new Map([...count].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
 }
 
+/** A file a build carries beside its packages (a stage4, a kernel config): aux/ of the archive, or gbp attach. */
+export interface ArtifactRecord {
+  /** Its path below the build's artifacts/ (aux/ of the archive), e.g. `stage4/stage4-amd64-openrc-db.tar.xz`. */
+  name: string;
+  size: number;
+  sha256: string;
+  sha512: string;
+  blake2b: string;
+  /** The artifact holding its detached OpenPGP signature (`<name>.asc` or `.sig`), if it has one. */
+  signature?: string;
+  /** Primary fingerprint of the trusted key whose signature held. */
+  signer?: string;
+  /** Unix seconds, for one attached after the build was recorded. */
+  attached?: number;
+}
+
 export interface TreeRef {
   /** SHA-256 of the stored tree manifest (trees/<h2>/<sha>.json.gz). */
   manifest: string;
@@ -68,6 +84,8 @@ export interface BuildManifest {
     trustedKeys?: string[];
   };
   trees: Record<string, TreeRef>;
+  /** Files of the archive's aux/ (absent in builds stored before gbp kept them as artifacts). */
+  artifacts?: ArtifactRecord[];
   warnings: string[];
 }
 

@@ -22,10 +22,12 @@ export interface MachineState {
   tags: Record<string, string>;
   kept: string[];
   notes: Record<string, string>;
+  /** How many artifacts were attached to a build after it was recorded (gbp attach): pages and sync follow it. */
+  attached: Record<string, number>;
 }
 
 export function emptyState(machine: string): MachineState {
-  return { format: 1, machine, builds: [], published: null, tags: Object.create(null), kept: [], notes: Object.create(null) };
+  return { format: 1, machine, builds: [], published: null, tags: Object.create(null), kept: [], notes: Object.create(null), attached: Object.create(null) };
 }
 
 export async function readState(store: Store, machine: string): Promise<MachineState | null> {
@@ -50,7 +52,8 @@ export function parseState(raw: Buffer, key: string, machine: string): MachineSt
   const ok =
     v && v.format === 1 && Array.isArray(v.builds) && v.builds.every((b) => b && typeof b.id === 'string' && typeof b.added === 'number') &&
     (v.published === null || typeof v.published === 'string') && isMap(v.tags) && isMap(v.notes) && Array.isArray(v.kept) && v.kept.every((k) => typeof k === 'string');
-  if (!ok) throw new GbpError('store', key, 'is not a machine state record of format 1');
+  const attachedOk = v.attached === undefined || (!!v.attached && typeof v.attached === 'object' && Object.values(v.attached).every((n) => Number.isInteger(n)));
+  if (!ok || !attachedOk) throw new GbpError('store', key, 'is not a machine state record of format 1');
   return {
     format: 1,
     machine,
@@ -59,6 +62,7 @@ export function parseState(raw: Buffer, key: string, machine: string): MachineSt
     tags: Object.assign(Object.create(null) as Record<string, string>, v.tags),
     kept: [...v.kept!],
     notes: Object.assign(Object.create(null) as Record<string, string>, v.notes),
+    attached: Object.assign(Object.create(null) as Record<string, number>, v.attached),
   };
 }
 

@@ -107,6 +107,20 @@ export class FsStore implements Store {
     await this.placeFile(localPath, key, 'replace', options);
   }
 
+  async copyWithin(from: string, to: string, options: PutOptions = {}): Promise<boolean> {
+    const dir = join(this.root, TMP);
+    await makeDirs(dir);
+    const tmp = join(dir, `link-${process.pid}-${randomBytes(8).toString('hex')}`);
+    try {
+      await fs.link(this.path(from), tmp);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw fail(err, from);
+    }
+    await this.placeFile(tmp, to, 'replace', options);
+    return true;
+  }
+
   async putIfAbsent(key: string, data: Buffer | string, options: PutOptions = {}): Promise<boolean> {
     const tmp = await this.writeTemp(data, options);
     return this.placeFile(tmp, key, 'exclusive', options);

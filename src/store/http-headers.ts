@@ -15,7 +15,10 @@ const TYPES: [RegExp, string][] = [
   [/\.(gpkg\.tar|tar|tbz2|xpak)$/, 'application/x-tar'],
   [/\.svg$/, 'image/svg+xml'],
   [/\.css$/, 'text/css; charset=utf-8'],
-  [/\.(conf|asc)$/, 'text/plain; charset=utf-8'],
+  [/\.(conf|asc|txt|DIGESTS)$/, 'text/plain; charset=utf-8'],
+  [/\.xz$/, 'application/x-xz'],
+  [/\.zst$/, 'application/zstd'],
+  [/\.bz2$/, 'application/x-bzip2'],
 ];
 
 export function contentTypeOf(key: string): string {

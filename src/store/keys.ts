@@ -20,6 +20,14 @@ export const keys = {
   buildJson: (machine: string, id: string) => `builds/${machine}/${id}/build.json`,
   /** The site key's signature over build.json (records/record-signatures.ts), named by the key's id so keys can rotate. */
   buildSignature: (machine: string, id: string, keyId: string) => `builds/${machine}/${id}/build.json.${keyId}.sig`,
+  /** A build's artifact (aux/ of its archive, or gbp attach): the file itself, at a stable URL. */
+  buildArtifact: (machine: string, id: string, name: string) => `builds/${machine}/${id}/artifacts/${name}`,
+  /** Artifacts attached after the build was recorded (build.json is immutable). */
+  buildAttachments: (machine: string, id: string) => `builds/${machine}/${id}/attached.json`,
+  /** The published build's artifacts, by their names, at one URL per machine. */
+  machineArtifact: (machine: string, name: string) => `machines/${machine}/artifacts/${name}`,
+  /** What machines/<m>/artifacts/ holds now: path, size and digests per line (latest-stage4-*.txt's model). */
+  machineArtifactList: (machine: string) => `machines/${machine}/artifacts/latest.txt`,
   buildBinpkgs: (machine: string, id: string) => `builds/${machine}/${id}/binpkgs/`,
   /** What the build's page shows that depends only on the build and its parent (views/pages.ts). */
   buildPageFacts: (machine: string, id: string) => `builds/${machine}/${id}/page.json`,

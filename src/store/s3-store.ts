@@ -16,6 +16,7 @@
  */
 import {
   AbortMultipartUploadCommand,
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -69,6 +70,9 @@ export interface S3StoreOptions {
   /** Skip the probe (tests of the fallback; a server known to lack conditional writes). */
   conditional?: ConditionalSupport;
 }
+
+/** The largest object one CopyObject request copies (S3's limit). */
+const MAX_COPY_BYTES = 5 * 2 ** 30;
 
 export class S3Store implements Store {
   readonly location: string;
@@ -167,6 +171,27 @@ export class S3Store implements Store {
       else await this.uploadBuffer.run(PART_SIZE * PARTS_IN_FLIGHT, () => this.uploadLarge(key, localPath, options));
       await fs.rm(localPath, { force: true });
     });
+  }
+
+  async copyWithin(from: string, to: string, options: PutOptions = {}): Promise<boolean> {
+    const size = (await this.stat(from))?.size;
+    if (size === undefined || size > MAX_COPY_BYTES) return false;
+    this.requests.put++;
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(to),
+          CopySource: `${this.bucket}/${this.key(from).split('/').map(encodeURIComponent).join('/')}`,
+          // the headers of the new name (an immutable build's copy, or a mutable published one)
+          ...(options.sha256 ? { MetadataDirective: 'REPLACE' as const, ...headersFor(to, options, options.sha256) } : { MetadataDirective: 'COPY' as const }),
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((await missing(err, from)) === null) return false;
+      throw fail(err, to);
+    }
   }
 
   async putIfAbsent(key: string, data: Buffer | string, options: PutOptions = {}): Promise<boolean> {

@@ -53,6 +53,11 @@ export interface Store {
   /** Moves a staged file (from `stagingDir`) into the store; the staged file is consumed. */
   putFile(key: string, localPath: string, options?: PutOptions): Promise<void>;
   putIfAbsent(key: string, data: Buffer | string, options?: PutOptions): Promise<boolean>;
+  /**
+   * Another name for an object of this store, without sending its bytes (a hard link on disk, a
+   * server-side copy in a bucket). False when `from` is absent or too large to copy so (5 GiB in S3).
+   */
+  copyWithin(from: string, to: string, options?: PutOptions): Promise<boolean>;
   getVersioned(key: string): Promise<Versioned | null>;
   /** `expected` null means "only if the key does not exist yet". Returns false when it lost. */
   putIfVersion(key: string, data: Buffer | string, expected: string | null, options?: PutOptions): Promise<boolean>;

@@ -14,6 +14,7 @@ import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
 import { requireBuild, signerCounts } from '../records/build-manifest.js';
 import { binreposConf, reposConf, type ReposPurpose } from './client-config.js';
 import { renderMachinePages } from './pages.js';
+import { writePublishedArtifacts } from './artifact-views.js';
 import { keys } from '../store/keys.js';
 import { publishIndexPair } from '../records/index-pair.js';
 import type { SiteSettings } from '../store/site.js';
@@ -105,6 +106,7 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
       await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, state, id, tag);
     }
     await removeStaleTagViews(store, machine, state);
+    await writePublishedArtifacts(store, machine, state.published);
     const after = await readState(store, machine);
     if (after && viewKey(after) === viewKey(state)) {
       await renderMachinePages(store, site, machine);

@@ -21,6 +21,7 @@ import { loadTreeEntries, loadTreeManifest, readTreeFile, type TreeCache } from 
 import { diffBuilds, repoMarks, worldOf, type BuildDiff, type ChangeKind } from '../records/build-diff.js';
 import { listMachines, readState, type MachineState } from '../records/machine-state.js';
 import { keys } from '../store/keys.js';
+import { buildArtifacts } from '../records/artifacts.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { bytes, when } from '../util/format.js';
@@ -153,6 +154,8 @@ function markersOf(state: MachineState, id: string) {
       .sort(),
     kept: state.kept.includes(id),
     note: state.notes[id] ?? null,
+    // an attached artifact changes the page; absent rather than 0, so older pages.json keep matching
+    ...(state.attached[id] ? { attached: state.attached[id] } : {}),
   };
 }
 
@@ -168,6 +171,7 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
     build,
     markers: m,
     clientConfig: m.published ? `${root}machines/${build.machine}/` : m.tags.length ? `${root}machines/${build.machine}/tags/${m.tags[0]}/` : null,
+    artifacts: await buildArtifacts(store, build),
     state,
     h: helpers,
   });

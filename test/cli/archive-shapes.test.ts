@@ -33,7 +33,7 @@ describe('legitimate archive shapes', () => {
     const store = tempDir();
     const r = await gbp(['--store', store, '--json', 'pull', file, '-m', 'web', '-b', '1']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json().trees.names).toEqual(['aux/plugin', 'etc-portage', 'repos', 'repos/test_repo', 'var-lib-portage']);
+    expect(r.json().trees.names).toEqual(['etc-portage', 'repos', 'repos/test_repo', 'var-lib-portage']);
 
     const build = JSON.parse(readFileSync(join(store, 'builds/web/1/build.json'), 'utf8'));
     const tree = (name: string) => decodeTree(readFileSync(join(store, 'trees', build.trees[name].manifest.slice(0, 2), `${build.trees[name].manifest}.json.gz`)));
@@ -43,7 +43,9 @@ describe('legitimate archive shapes', () => {
     expect(byPath.get('profiles/latest')).toMatchObject({ type: 'l', target: 'default/linux/x86/test_profile' });
     expect(byPath.get(long.slice('repos/test_repo/'.length))).toMatchObject({ type: 'f', size: 9 });
     expect(tree('repos').map((e) => e.path)).toEqual(['gbp.json']);
-    expect(tree('aux/plugin').find((e) => e.path === 'data.txt')).toMatchObject({ size: 11 });
+    // aux/ files are the build's artifacts, each at its own URL (test/cli/artifacts.test.ts)
+    expect(build.artifacts).toMatchObject([{ name: 'plugin/data.txt', size: 11 }]);
+    expect(readFileSync(join(store, 'builds/web/1/artifacts/plugin/data.txt'), 'utf8')).toBe('plugin data');
     expect(tree('etc-portage').find((e) => e.path === 'make.profile')).toMatchObject({
       type: 'l',
       target: '../repos/test_repo/profiles/default/linux/x86/test_profile',
