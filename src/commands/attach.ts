@@ -6,11 +6,12 @@
  * attached.json beside it. Attaching the same bytes under the same name again is a no-op; other
  * bytes under a taken name are refused (exit 4).
  */
-import { constants as fsConstants, createReadStream, statSync } from 'node:fs';
+import { constants as fsConstants, statSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { GbpError } from '../errors.js';
-import { checkArtifactSignature, DigestSet } from '../ingest/artifact-intake.js';
+import { checkArtifactSignature } from '../ingest/artifact-intake.js';
+import { digestFile } from '../util/file-digests.js';
 import { assertArtifactName, buildArtifacts, digestsText, signatureNameOf, updateAttachments } from '../records/artifacts.js';
 import { requireBuild, type ArtifactRecord } from '../records/build-manifest.js';
 import { resolveBuildRef } from '../records/build-ref.js';
@@ -113,13 +114,7 @@ async function stage(path: string, staging: string, what: string): Promise<strin
   }
   return to;
 }
-/** A file's size and digests, read once. */
+/** A file's size and digests, read once, off the main thread. */
 async function describe(path: string, name: string): Promise<ArtifactRecord> {
-  const digests = new DigestSet();
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    digests.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { name, size, ...digests.digest() };
+  return { name, size: statSync(path).size, ...(await digestFile(path)) };
 }

@@ -13,9 +13,12 @@ import { join } from 'node:path';
 import { archiveError } from '../errors.js';
 import type { ArtifactRecord } from '../records/build-manifest.js';
 import type { MemberSink, PullTrust } from './binpkg-intake.js';
+import { digestFile } from '../util/file-digests.js';
 
 /** More files than this under aux/ is not a build's artifacts. */
 export const MAX_ARTIFACTS = 1000;
+/** Files from this size on are hashed in a worker thread (util/file-digests.ts). */
+const WORKER_HASH_BYTES = 4 << 20;
 /** A detached signature larger than this is not one. */
 const MAX_SIGNATURE_BYTES = 64 * 1024;
 
@@ -49,6 +52,7 @@ export class ArtifactIntake {
   readonly staged: StagedArtifact[] = [];
   readonly warnings: string[] = [];
   private seq = 0;
+  private readonly hashing: Promise<void>[] = [];
 
   constructor(private readonly staging: string) {}
 
@@ -57,23 +61,33 @@ export class ArtifactIntake {
     if (this.staged.length >= MAX_ARTIFACTS) throw archiveError(`aux/${name}`, `more than ${MAX_ARTIFACTS} files under aux/`);
     const file = join(this.staging, `artifact-${this.seq++}`);
     const fd = openSync(file, 'wx');
-    const digests = new DigestSet();
+    // a large file is hashed off the read loop once staged; a small one as it passes
+    const digests = size >= WORKER_HASH_BYTES ? null : new DigestSet();
     let written = 0;
     return {
       data: (chunk) => {
-        digests.update(chunk);
+        digests?.update(chunk);
         for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, written + done);
         written += chunk.length;
       },
       end: () => {
         closeSync(fd);
-        this.staged.push({ file, record: { name, size, ...digests.digest() } });
+        const record: ArtifactRecord = { name, size, sha256: '', sha512: '', blake2b: '' };
+        this.staged.push({ file, record });
+        if (digests) Object.assign(record, digests.digest());
+        else this.hashing.push(digestFile(file).then((d) => void Object.assign(record, d)));
       },
     };
   }
 
+  /** Waits for the hashing in flight (a refused archive's staging directory is removed next). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.hashing);
+  }
+
   /** The records, each signature checked, in name order. */
   async finish(trust: PullTrust | null, machine?: string): Promise<ArtifactRecord[]> {
+    await Promise.all(this.hashing);
     let byName = new Map(this.staged.map((a) => [a.record.name, a]));
     // gbp writes each artifact's .DIGESTS from the bytes it read; one the job shipped (catalyst's) is left out
     const shipped = this.staged.filter((a) => a.record.name.endsWith('.DIGESTS') && byName.has(a.record.name.slice(0, -'.DIGESTS'.length)));

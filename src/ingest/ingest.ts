@@ -335,6 +335,7 @@ export async function ingestArchive(
     };
   } catch (err) {
     await binpkgs.settle().catch(() => {}); // no lookup still reads the staging directory
+    await artifacts.settle();
     packs.abort();
     throw err;
   }

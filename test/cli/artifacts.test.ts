@@ -64,7 +64,7 @@ const pull = (store: string, archive: string, id: string, ...flags: string[]) =>
 
 describe('artifacts from aux/', () => {
   it('are stored at stable URLs with catalyst .DIGESTS, listed, and the published one is at one URL per machine', async () => {
-    const stage4 = randomBytes(3 << 20);
+    const stage4 = randomBytes(5 << 20); // over 4 MiB: hashed in a worker thread
     const store = tempDir();
     const r = await pull(store, await withAux(BUILD1, { [STAGE4]: stage4, [`${STAGE4}.asc`]: sign(home, stage4), 'plugin/notes.txt': 'x' }), '1', '--publish');
     expect(r.code, r.stderr).toBe(0);
@@ -84,7 +84,7 @@ describe('artifacts from aux/', () => {
       expect.objectContaining({ name: STAGE4, size: stage4.length, sha512, blake2b: b2, signature: `${STAGE4}.asc` }),
       expect.objectContaining({ name: `${STAGE4}.asc` }),
     ]);
-    expect((await gbp(['--store', store, 'show', 'web', '1'])).stdout).toMatch(/stage4\/stage4-amd64-openrc-web\.tar\.xz\s+3\.0 MiB\s+\w{16}…\s+not checked/);
+    expect((await gbp(['--store', store, 'show', 'web', '1'])).stdout).toMatch(/stage4\/stage4-amd64-openrc-web\.tar\.xz\s+5\.0 MiB\s+\w{16}…\s+not checked/);
     const page = readFileSync(join(store, 'builds/web/1/index.html'), 'utf8');
     expect(page).toContain(`<a href="artifacts/${STAGE4}">${STAGE4}</a> · <a href="artifacts/${STAGE4}.DIGESTS">DIGESTS</a>`);
 
@@ -223,7 +223,9 @@ describe('artifacts in a bucket', () => {
   it('sync carries them (attachments made later too); the machine URL serves them over HTTP', async () => {
     const stage4 = randomBytes(100_000);
     const store = tempDir();
-    expect((await pull(store, await withAux(BUILD1, { [STAGE4]: stage4 }), '1', '--publish')).code).toBe(0);
+    const siteKey = join(tempDir(), 'site');
+    expect((await gbp(['site-key', 'generate', 'test-1', siteKey])).code).toBe(0);
+    expect((await gbp(['--site-key', siteKey, '--store', store, 'pull', await withAux(BUILD1, { [STAGE4]: stage4 }), '-m', 'web', '-b', '1', '--publish'])).code).toBe(0);
     const bucket = await newPublicBucket();
     const env = rgwEnv();
     const base = `${env.AWS_ENDPOINT_URL}/${bucket}/m`;
@@ -250,5 +252,15 @@ describe('artifacts in a bucket', () => {
     expect((await gbp(['sync', '--unverified', `s3://${bucket}/m`, back], { env })).code).toBe(0);
     expect(readFileSync(join(back, 'builds/web/1/artifacts', STAGE4)).equals(stage4)).toBe(true);
     expect(readFileSync(join(back, 'machines/web/artifacts/kernel.config'), 'utf8')).toBe('CONFIG_X=y\n');
+
+    // the archive's artifacts are in the signed record: other bytes in the bucket are refused
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const { rgwClient } = await import('../helpers/s3.js');
+    await rgwClient().send(new PutObjectCommand({ Bucket: bucket, Key: `m/builds/web/1/artifacts/${STAGE4}`, Body: randomBytes(100_000) }));
+    const mirror = tempDir();
+    const refused = await gbp(['--json', 'sync', `s3://${bucket}/m`, mirror, '--trust-site-key', `${siteKey}.pub`], { env });
+    expect(refused.code, refused.stderr).toBe(9);
+    expect(refused.json().error.subject).toBe(`builds/web/1/artifacts/${STAGE4}`);
+    expect(existsSync(join(mirror, 'builds/web/1/build.json'))).toBe(false);
   });
 });
