@@ -98,16 +98,17 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       const { build, raw } = await reader.requireBuild(from, machine, entry.id);
       // the build's plan first, then (unless a dry run) its copy; what it brings counts as there
       // for the builds after it either way, so a dry run counts a shared object once, as a real run does
-      const plan = await copier.planBuild(build);
+      // (a real run looks for its new packages in the destination while it copies: counted after)
+      const plan = await copier.planBuild(build, !options.dryRun);
+      if (!options.dryRun) {
+        options.onPhase?.(`${machine} ${entry.id}: copying`);
+        await copyBuild(copier, to, toSite, build, raw, plan);
+      }
       const objects = plan.files.length + plan.late.length;
       result.builds.push({ machine, id: entry.id, objects, bytes: plan.bytes, present: plan.reused.length });
       result.objects += objects;
       result.bytes += plan.bytes;
       result.present += plan.reused.length;
-      if (!options.dryRun) {
-        options.onPhase?.(`${machine} ${entry.id}: copying`);
-        await copyBuild(copier, to, toSite, build, raw, plan);
-      }
       copier.learn(build);
     }
     // attachments made after a build was copied follow it
@@ -189,7 +190,8 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
   await writeInOrder(to, site, {
     label: `${build.machine}-${build.id}`,
     started,
-    content: () => copier.copy(files),
+    // a copy of the list: the probes add their packages to plan.files as they copy them
+    content: async () => void (await Promise.all([copier.copy([...files]), copier.probeAndCopy(plan)])),
     markers: async () => {
       await copier.copy(late);
       return { manifest: build, reused, written: [...files, ...late] };
@@ -220,6 +222,32 @@ interface BuildPlan {
   late: string[];
   reused: string[];
   bytes: number;
+  /** New packages to look for in the destination (one listing each) as the copy runs, not before it. */
+  probe: PackageRecord[];
+  /** Keys already planned. */
+  seen: Set<string>;
+}
+
+/**
+ * A package into the plan by what the destination's listing of its directory shows: nothing to do
+ * (its meta.json is there), only its meta.json (the blob is there), or both. Returns the blob's key
+ * when it has to be copied.
+ */
+function addPackage(plan: BuildPlan, p: PackageRecord, there: Set<string>): string | null {
+  const meta = keys.blobMeta(p.sha256);
+  if (there.has('meta.json')) {
+    plan.reused.push(meta);
+    return null;
+  }
+  const name = p.stanza.PATH.split('/').pop()!;
+  const blob = keys.blob(p.sha256, name);
+  plan.late.push(meta);
+  if (there.has(name)) {
+    plan.reused.push(blob);
+    return null;
+  }
+  plan.files.push(blob);
+  return blob;
 }
 
 /** Knows what the destination holds and copies the rest, content-addressed objects only. */
@@ -227,7 +255,8 @@ class ObjectCopier {
   /** Keys known to be in the destination (blob groups by their meta.json key). */
   private readonly known = new Set<string>();
   private destHasBlobs = true;
-  private staging = '';
+  private staging: Promise<string> | null = null;
+  private staged = 0;
   /** Verifying: what each object to copy must hash to, by key, from the verified record. */
   private readonly expected = new Map<string, Expected>();
 
@@ -286,37 +315,39 @@ class ObjectCopier {
   }
 
   /** The build's plan (BuildPlan): what the destination lacks, found without a request per known object. */
-  async planBuild(build: BuildManifest): Promise<BuildPlan> {
-    const files: string[] = [];
-    const late: string[] = [];
-    const reused: string[] = [];
-    let bytes = 0;
-    const seen = new Set<string>();
+  async planBuild(build: BuildManifest, probeLater = false): Promise<BuildPlan> {
+    const plan: BuildPlan = { files: [], late: [], reused: [], bytes: 0, probe: [], seen: new Set() };
+    const { files, late, reused, probe, seen } = plan;
     this.expected.clear();
     await forEachLimit(build.binpkgs.packages, PARALLEL_COPIES, async (p) => {
       const meta = keys.blobMeta(p.sha256);
       if (seen.has(meta)) return;
       seen.add(meta);
       if (this.known.has(meta)) return void reused.push(meta);
-      const blob = keys.blob(p.sha256, p.stanza.PATH.split('/').pop()!);
-      const there = this.destHasBlobs ? await blobDirNames(this.to, p.sha256) : new Set<string>();
-      if (there.has('meta.json')) return void reused.push(meta);
-      if (there.has(blob.split('/').pop()!)) reused.push(blob);
-      else {
-        files.push(blob);
-        bytes += p.size;
-        if (this.verifying) this.expected.set(blob, { sha256: p.sha256, size: p.size });
+      if (this.verifying) {
+        this.expected.set(keys.blob(p.sha256, p.stanza.PATH.split('/').pop()!), { sha256: p.sha256, size: p.size });
+        this.expected.set(meta, { record: p });
       }
-      late.push(meta);
-      if (this.verifying) this.expected.set(meta, { record: p });
+      if (probeLater && this.destHasBlobs) return void probe.push(p);
+      const there = this.destHasBlobs ? await blobDirNames(this.to, p.sha256) : new Set<string>();
+      if (addPackage(plan, p, there)) plan.bytes += p.size;
     });
     for (const a of build.artifacts ?? []) {
       const key = keys.buildArtifact(build.machine, build.id, a.name);
       if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) continue;
       files.push(key);
-      bytes += a.size;
+      plan.bytes += a.size;
       if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
     }
+    await this.planTrees(build, plan);
+    const copied = new Set([...files, ...late, ...probe.flatMap((p) => [keys.blob(p.sha256, p.stanza.PATH.split('/').pop()!), keys.blobMeta(p.sha256)])]);
+    for (const key of this.expected.keys()) if (!copied.has(key)) this.expected.delete(key);
+    return plan;
+  }
+
+  /** The trees the destination lacks, and the packs they point into, into the plan. */
+  private async planTrees(build: BuildManifest, plan: BuildPlan): Promise<void> {
+    const { seen, reused, files, late } = plan;
     for (const ref of Object.values(build.trees)) {
       const tree = keys.tree(ref.manifest);
       if (seen.has(tree)) continue;
@@ -346,21 +377,35 @@ class ObjectCopier {
         if (size === undefined) throw new GbpError('store', pack, `missing in ${this.from.location}; run gbp fsck there`);
         if (this.destHasBlobs && (await this.to.stat(pack))?.size === size) return void reused.push(pack);
         files.push(pack);
-        bytes += size;
+        plan.bytes += size;
       });
       late.push(tree);
     }
-    const copied = new Set([...files, ...late]);
-    for (const key of this.expected.keys()) if (!copied.has(key)) this.expected.delete(key);
-    return { files, late, reused, bytes };
+  }
+
+  /**
+   * The plan's new packages, each looked for in the destination (a killed sync, or another
+   * machine's build, may have brought it) and copied when missing, while the rest of the content
+   * goes up: the listings no longer hold the uploads back.
+   */
+  async probeAndCopy(plan: BuildPlan): Promise<void> {
+    await forEachLimit(plan.probe, PARALLEL_COPIES, async (p) => {
+      const there = await blobDirNames(this.to, p.sha256);
+      const blob = addPackage(plan, p, there);
+      if (blob) {
+        plan.bytes += p.size;
+        await this.copy([blob]);
+      }
+    });
   }
 
   async copy(objects: string[]): Promise<void> {
     if (!objects.length) return;
-    this.staging ||= await this.to.createStaging();
-    let n = 0;
+    this.staging ||= this.to.createStaging();
+    const staging = await this.staging;
     await forEachLimit(objects, PARALLEL_COPIES, async (key) => {
-      const file = join(this.staging, `copy-${n++}`);
+      // one counter for the copier: copies run side by side (probeAndCopy beside the plan's own)
+      const file = join(staging, `copy-${this.staged++}`);
       await this.fetch(key, file);
       const want = this.expected.get(key);
       if (want) {
@@ -399,7 +444,7 @@ class ObjectCopier {
   }
 
   async dispose(): Promise<void> {
-    if (this.staging) await this.to.disposeStaging(this.staging);
+    if (this.staging) await this.to.disposeStaging(await this.staging);
   }
 }
 
