@@ -18,7 +18,7 @@ import { clientConfig } from '../commands/client-config.js';
 import { attach } from '../commands/attach.js';
 import { readNoteText } from './note-input.js';
 import { runGc } from '../maintenance/gc.js';
-import { check, purge } from '../commands/maintain.js';
+import { check, deleteBuilds, purge } from '../commands/maintain.js';
 import { runServer } from '../serve/run-server.js';
 import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
@@ -395,6 +395,35 @@ Packages and files stay until 'gbp gc' finds nothing uses them.`,
     for (const p of plans) for (const b of p.builds) print(`${o.dryRun ? 'would remove' : 'removed'} ${p.machine} ${b.id} (${when(b.added)}, packages ${bytes(b.packagesBytes)}): ${b.reason}`);
     const freed = plans.reduce((a, p) => a + p.freedBytes, 0);
     print(n ? `${n} build${n === 1 ? '' : 's'} ${o.dryRun ? 'would be ' : ''}removed; ${bytes(freed)} of packages no other build uses (gbp gc frees them)` : 'nothing to purge');
+  });
+
+program
+  .command('delete')
+  .description('delete builds known to be broken, or (no build named) a machine retired from Jenkins')
+  .argument('<machine>')
+  .argument('[builds...]', 'build ids; none: every build, the views and pages of the machine')
+  .option('--dry-run', 'print what would go, change nothing')
+  .option('--force', 'delete published, tagged and kept builds too (their tags and marks go with them)')
+  .addHelpText(
+    'after',
+    `
+A published, tagged or kept build is refused (exit 4) unless --force; forced, a machine whose
+published build goes publishes nothing (its index answers 404). Packages and files stay until
+'gbp gc' finds nothing uses them.
+
+Examples:
+  gbp delete database 41 42 --dry-run
+  gbp delete old-laptop --force`,
+  )
+  .action(async (machine: string, ids: string[], o: { dryRun?: boolean; force?: boolean }) => {
+    const g = globals();
+    const store = await openGlobalStore(g);
+    const plan = await deleteBuilds(store, await globalSite(store, g), machine, ids, { dryRun: o.dryRun, force: o.force });
+    if (g.json) return printJson({ dryRun: !!o.dryRun, ...plan });
+    const verb = o.dryRun ? 'would delete' : 'deleted';
+    for (const b of plan.builds) print(`${verb} ${machine} ${b.id}${b.marks.length ? ` (${b.marks.join(', ')})` : ''}`);
+    if (plan.wholeMachine) print(`${verb} machine ${machine}: its published views and pages${o.dryRun ? '' : "; 'gbp gc' frees what only it used"}`);
+    else print(`${plan.builds.length} build${plan.builds.length === 1 ? '' : 's'} ${o.dryRun ? 'would be ' : ''}deleted${o.dryRun ? '' : "; 'gbp gc' frees what only they used"}`);
   });
 
 program

@@ -7,7 +7,9 @@ import { fsck, type FsckReport } from '../maintenance/fsck.js';
 import type { RetentionPolicy } from '../maintenance/retention.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { renderMachinePages } from '../views/pages.js';
+import { renderFrontPage, renderMachinePages } from '../views/pages.js';
+import { applyDelete, planDelete, type DeletePlan } from '../maintenance/delete.js';
+import { refreshMachineViews } from '../views/machine-views.js';
 
 /** Plans the purge for `machines` (null: every machine), and unless a dry run applies it and re-renders the pages. */
 export async function purge(store: Store, site: SiteSettings, machines: string[] | null, policy: RetentionPolicy, o: { dryRun?: boolean; now?: number } = {}): Promise<PurgePlan[]> {
@@ -25,4 +27,14 @@ export async function purge(store: Store, site: SiteSettings, machines: string[]
 export async function check(store: Store, site: SiteSettings, o: { repair?: boolean; content?: boolean; onProgress?: (text: string) => void }): Promise<FsckReport> {
   if (o.repair) await saveSite(store, site);
   return fsck(store, site, { repair: !!o.repair, content: o.content ?? true, onProgress: o.onProgress });
+}
+
+/** Plans deleting builds of a machine (none named: the machine), and unless a dry run does it and re-renders what shows them. */
+export async function deleteBuilds(store: Store, site: SiteSettings, machine: string, ids: string[], o: { dryRun?: boolean; force?: boolean } = {}): Promise<DeletePlan> {
+  const plan = await planDelete(store, machine, ids, !!o.force);
+  if (o.dryRun) return plan;
+  await applyDelete(store, plan);
+  if (plan.wholeMachine) await renderFrontPage(store, site);
+  else await refreshMachineViews(store, site, machine);
+  return plan;
 }

@@ -100,7 +100,7 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
     if (state.published) {
       await writeIndexView(store, site, keys.machineBinpkgs(machine), machine, state.published);
       await writeClientConfig(store, site, `machines/${machine}/`, state, state.published);
-    }
+    } else await removePublishedViews(store, machine);
     for (const [tag, id] of Object.entries(state.tags)) {
       await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
       await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, state, id, tag);
@@ -113,6 +113,15 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
       return;
     }
   }
+}
+
+/**
+ * A machine that publishes nothing (its published build deleted) serves nothing: its index and
+ * client configuration answer 404, never a build it no longer has. Packages.gz first: a client
+ * falls back from it to Packages.
+ */
+async function removePublishedViews(store: Store, machine: string): Promise<void> {
+  for (const name of ['binpkgs/Packages.gz', 'binpkgs/Packages', 'binrepos.conf', 'repos.conf', MACHINE_KEYS]) await store.delete(`machines/${machine}/${name}`);
 }
 
 /** A removed tag's index goes, so clients of `<m>@<tag>` get a 404, not a frozen build. */
