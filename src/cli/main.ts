@@ -16,6 +16,7 @@ import { diff, packageLog } from '../commands/history.js';
 import { addKeys, listKeys, removeKey, trustPolicy } from '../commands/keys.js';
 import { clientConfig } from '../commands/client-config.js';
 import { attach } from '../commands/attach.js';
+import { buildLogText, searchLogs } from '../commands/logs.js';
 import { readNoteText } from './note-input.js';
 import { runGc } from '../maintenance/gc.js';
 import { check, deleteBuilds, purge } from '../commands/maintain.js';
@@ -107,6 +108,8 @@ program
   .option('--tag <tag>', 'tag the build (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--note <text>', 'attach a note to the build')
   .addOption(new Option('--max-size <bytes>', 'refuse archives whose tar stream is larger').default(DEFAULT_MAX_TAR_BYTES).argParser(size('--max-size')))
+  .option('--log <file|url|->', "the job's console log, kept with the build (default for a Jenkins artifact URL: the build's consoleText)")
+  .option('--no-log', 'keep no console log')
   .addHelpText(
     'after',
     `
@@ -115,7 +118,7 @@ across all builds and machines, repository trees as content-addressed files.
 Pulling the same archive under the same id again is a quick no-op; a different
 archive under an existing id is refused (exit 4).`,
   )
-  .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number }) => {
+  .action(async (archive: string, o: { machine: string; build: string; publish?: boolean; tag: string[]; note?: string; maxSize: number; log?: string | false }) => {
     const g = globals();
     const siteKey = siteSecretKey(g);
     const store = await openOrCreateGlobalStore(g);
@@ -132,6 +135,7 @@ archive under an existing id is refused (exit 4).`,
       onProgress: reporter,
       onPhase: reporter.phase,
       siteKey,
+      log: o.log,
     }).finally(() => reporter.done());
     if (g.json) return printJson({ ...r, traffic: store.traffic?.() });
     for (const w of r.warnings) process.stderr.write(`gbp: warning: ${w}\n`);
@@ -149,6 +153,7 @@ archive under an existing id is refused (exit 4).`,
       }
       print(`  trees     ${t.names.join(', ')}: ${t.files} files, ${bytes(t.bytes)} (${t.newFiles} new files, ${bytes(t.newBytes)} written)`);
     }
+    if (r.log) print(`  log       ${r.log.lines} lines from ${r.log.source}${r.log.summary.result ? ` (${r.log.summary.result})` : ''}`);
     if (r.recordSignedBy) print(`  record    signed with site key ${r.recordSignedBy.name} (id ${r.recordSignedBy.id})`);
     if (r.published) print(`  published ${site.baseUrl}/machines/${r.machine}/binpkgs/`);
     if (r.restored && (r.restored.blobs || r.restored.ranges)) print(`  restored ${r.restored.blobs} damaged packages and ${r.restored.ranges} damaged tree files that fsck recorded`);
@@ -266,6 +271,36 @@ Example:
     if (!r.attached.length) return print(`${machine} ${r.id}: already has this artifact: ${r.url}`);
     for (const a of r.attached) print(`${machine} ${r.id}: attached ${a.name} (${bytes(a.size)}${a.signer ? `, signed by ${a.signer.slice(-16)}` : ''})`);
     print(`  ${r.url}`);
+  });
+
+program
+  .command('log-text')
+  .description("print a build's console log")
+  .argument('<machine>')
+  .argument('<build>', 'build id, @ (published), @@ (latest), @tag, or an offset such as @-1')
+  .action(async (machine: string, ref: string) => {
+    const g = globals();
+    const r = await buildLogText(await openGlobalStore(g), machine, ref);
+    if (g.json) return printJson(r);
+    process.stdout.write(r.text);
+  });
+
+program
+  .command('search-logs')
+  .description('the builds whose console log matches a regular expression, newest first')
+  .argument('<regex>', 'a JavaScript regular expression, matched line by line (case-insensitive with --ignore-case)')
+  .argument('[machine]')
+  .option('-i, --ignore-case', 'match regardless of case')
+  .addOption(new Option('--max-lines <n>', 'matching lines shown per build').default(3).argParser(integer('--max-lines', 0)))
+  .action(async (pattern: string, machine: string | undefined, o: { ignoreCase?: boolean; maxLines: number }) => {
+    const g = globals();
+    const rows = await searchLogs(await openGlobalStore(g), pattern, machine, { ignoreCase: !!o.ignoreCase, maxLines: o.maxLines });
+    if (g.json) return printJson(rows);
+    for (const r of rows) {
+      print(`${r.machine} ${r.id} (${when(r.created)}): ${r.matches} matching line${r.matches === 1 ? '' : 's'}`);
+      for (const l of r.lines) print(`  ${l.number}: ${l.text}`);
+    }
+    if (!rows.length) print('no build log matches');
   });
 
 program

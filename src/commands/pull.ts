@@ -22,6 +22,9 @@ import { openKeyring } from '../trust/trusted-keys.js';
 import type { SiteSecretKey } from '../trust/site-key.js';
 import { checkBuildSignature } from '../records/record-signatures.js';
 import { keys } from '../store/keys.js';
+import { gzipSync } from 'node:zlib';
+import { MAX_LOG_BYTES, summariseLog, type LogRecord } from '../records/build-log.js';
+import type { StagedLog } from '../ingest/commit.js';
 
 export interface PullOptions {
   source: string;
@@ -36,6 +39,8 @@ export interface PullOptions {
   onPhase?: (text: string) => void;
   /** The site key the build's record is signed with (--site-key, GBP_SITE_KEY). */
   siteKey?: SiteSecretKey;
+  /** The job's console log: a file, URL or - (false: none, not even a Jenkins URL's consoleText). */
+  log?: string | false;
 }
 
 export interface PullResult {
@@ -51,6 +56,8 @@ export interface PullResult {
   signatures: { signers: Record<string, number>; unvouched: number } | null;
   /** The site key whose signature is beside the build's record (null: not signed with one). */
   recordSignedBy: { name: string; id: string } | null;
+  /** The console log stored with the build, and where it came from. */
+  log?: (LogRecord & { source: string }) | null;
   warnings: string[];
   /** Damaged packages and tree files (recorded by fsck) this archive's bytes restored. */
   restored?: { blobs: number; ranges: number };
@@ -65,6 +72,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   assertName('machine name', opts.machine);
   assertName('build id', opts.id);
   for (const t of opts.tags ?? []) assertName('tag', t);
+  if (opts.log === '-' && opts.source === '-') throw new GbpError('usage', '--log -', 'the archive is read from standard input already: give the log as a file or URL');
   const source = await openSource(opts.source);
   await store.recover();
 
@@ -91,6 +99,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
     const known = await loadKnownContent(store, opts.machine);
     const keyring = await openKeyring(store);
     const trust = keyring && { keyring, rules: rulesFor(await readPolicy(store), opts.machine) };
+    const log = await readLog(opts, source.label);
     const staging = await store.createStaging();
     try {
       const ingest = await ingestArchive(store, source, staging, known, {
@@ -108,7 +117,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
       } else {
         await saveSite(store, site);
         opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
-        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started, opts.siteKey);
+        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started, { siteKey: opts.siteKey, log: log.staged ?? undefined });
         const { trees, binpkgs } = ingest.stats;
         result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
         result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
@@ -116,7 +125,8 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         if (ingest.trustedKeys) {
           result.signatures = { signers: Object.fromEntries(signerCounts(ingest.packages)), unvouched: ingest.packages.filter((p) => !p.signer).length };
         }
-        result.warnings = ingest.warnings;
+        result.warnings = [...ingest.warnings, ...log.warnings];
+        result.log = log.staged && { ...log.staged.record, source: log.source! };
         await noteRecordSignature(store, opts, result);
       }
       if (repair) {
@@ -171,5 +181,35 @@ async function noteRecordSignature(store: Store, opts: PullOptions, result: Pull
   else {
     const why = verdict?.status === 'bad' ? verdict.reason : 'it was recorded without it';
     result.warnings.push(`the record of ${opts.machine} ${opts.id} is not signed by site key ${key.name} (${why}): 'gbp site-key sign ${opts.machine} ${opts.id}' signs it as stored`);
+  }
+}
+
+/**
+ * The console log to keep with the build: --log's file, URL or standard input (an error when it
+ * cannot be read), else, for a Jenkins artifact URL, the build's consoleText beside it (a
+ * warning when it cannot be had: the log never holds a publish back).
+ */
+async function readLog(opts: PullOptions, archiveLabel: string): Promise<{ staged: StagedLog | null; source: string | null; warnings: string[] }> {
+  if (opts.log === false) return { staged: null, source: null, warnings: [] };
+  const jenkins = /^(https?:\/\/.*?\/\d+)\/artifact\//.exec(opts.source)?.[1];
+  const spec = opts.log ?? (jenkins ? `${jenkins}/consoleText` : null);
+  if (!spec) return { staged: null, source: null, warnings: [] };
+  try {
+    const from = await openSource(spec);
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of from.open()) {
+      bytes += chunk.length;
+      if (bytes > MAX_LOG_BYTES) throw new GbpError('input', from.label, `the log is larger than ${MAX_LOG_BYTES} bytes`);
+      chunks.push(chunk);
+    }
+    const text = Buffer.concat(chunks);
+    const gz = gzipSync(text);
+    const { lines, summary } = summariseLog(text.toString('utf8'));
+    const record: LogRecord = { sha256: createHash('sha256').update(gz).digest('hex'), storedBytes: gz.length, bytes: text.length, lines, summary };
+    return { staged: { gz, record }, source: from.label, warnings: [] };
+  } catch (err) {
+    if (opts.log !== undefined) throw err;
+    return { staged: null, source: null, warnings: [`no console log kept: ${err instanceof GbpError ? err.message : String(err)} (the archive came from ${archiveLabel})`] };
   }
 }

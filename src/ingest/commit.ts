@@ -16,6 +16,13 @@ import { digestsText, signatureNameOf } from '../records/artifacts.js';
 import { contentTypeOf } from '../store/http-headers.js';
 import { writeInOrder, type CommitResult } from './write-order.js';
 import type { SiteSecretKey } from '../trust/site-key.js';
+import type { LogRecord } from '../records/build-log.js';
+
+/** A console log ready to store: gzipped, with its record. */
+export interface StagedLog {
+  gz: Buffer;
+  record: LogRecord;
+}
 
 /** As many uploads in flight as sync keeps (maintenance/sync.ts): a bucket's throughput comes from concurrency. */
 const PARALLEL_PUTS = 16;
@@ -30,8 +37,9 @@ export async function commitBuild(
   created: number,
   /** When the pull began reading what it reuses (unix seconds): gc sweeps since then are checked. */
   started: number,
-  siteKey?: SiteSecretKey,
+  extra: { siteKey?: SiteSecretKey; log?: StagedLog } = {},
 ): Promise<CommitResult> {
+  const { siteKey, log } = extra;
   const deferred = { immutable: true, deferSync: true };
   // What a pull that died uploaded is not sent again: blobs the intake found in their directory,
   // and packs (named by their content) found here, one existence check per new pack.
@@ -48,6 +56,7 @@ export async function commitBuild(
         await store.putFile(key, file, { ...deferred, contentType: 'application/x-tar', sha256: record.sha256 });
       });
       await writeArtifacts(store, machine, id, parent, ingest);
+      if (log) await store.put(keys.buildLog(machine, id), log.gz, { immutable: true, deferSync: true, sha256: log.record.sha256, contentType: 'application/gzip' });
       await forEachLimit(ingest.packs, PARALLEL_PUTS, async (pack) => {
         const stored = await store.stat(keys.pack(pack.id));
         if (stored?.size === pack.size) return void alreadyStored.push(keys.pack(pack.id));
@@ -93,6 +102,7 @@ export async function commitBuild(
         binpkgs: { header: ingest.header, packages, ...(ingest.trustedKeys ? { trustedKeys: ingest.trustedKeys } : {}) },
         trees,
         ...(ingest.artifactRecords.length ? { artifacts: ingest.artifactRecords } : {}),
+        ...(log ? { log: log.record } : {}),
         warnings: ingest.warnings,
       };
       const own: string[] = [];

@@ -133,6 +133,10 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       const reason = await checkArtifact(store, keys.buildArtifact(machine, id, a.name), a, opts.content);
       if (reason) problem(keys.buildArtifact(machine, id, a.name), `${reason} (artifact of ${machine} ${id}; attach it again, or pull its archive under a new id)`);
     }
+    if (build.log) {
+      const reason = await checkArtifact(store, keys.buildLog(machine, id), { size: build.log.storedBytes, sha256: build.log.sha256 }, opts.content);
+      if (reason) problem(keys.buildLog(machine, id), `${reason} (the console log of ${machine} ${id})`);
+    }
     const dir = keys.buildBinpkgs(machine, id);
     if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created).text))) {
       if (opts.repair) await writeBuildIndex(store, site, build);
@@ -221,7 +225,7 @@ async function checkTreeFiles(store: Store, data: Buffer, on: { checked: () => v
 }
 
 /** An artifact's object against its record: there, of its size, and (with `content`) of its SHA-256. */
-async function checkArtifact(store: Store, key: string, a: ArtifactRecord, content: boolean): Promise<string | null> {
+async function checkArtifact(store: Store, key: string, a: Pick<ArtifactRecord, 'size' | 'sha256'>, content: boolean): Promise<string | null> {
   const st = await store.stat(key);
   if (!st) return 'missing';
   if (st.size !== a.size) return `${st.size} bytes where the record says ${a.size}`;

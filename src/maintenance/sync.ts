@@ -332,8 +332,10 @@ class ObjectCopier {
       const there = this.destHasBlobs ? await blobDirNames(this.to, p.sha256) : new Set<string>();
       if (addPackage(plan, p, there)) plan.bytes += p.size;
     });
-    for (const a of build.artifacts ?? []) {
-      const key = keys.buildArtifact(build.machine, build.id, a.name);
+    const artifactsAndLog = [...(build.artifacts ?? []).map((a) => ({ key: keys.buildArtifact(build.machine, build.id, a.name), size: a.size, sha256: a.sha256 }))];
+    if (build.log) artifactsAndLog.push({ key: keys.buildLog(build.machine, build.id), size: build.log.storedBytes, sha256: build.log.sha256 });
+    for (const a of artifactsAndLog) {
+      const key = a.key;
       if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) continue;
       files.push(key);
       plan.bytes += a.size;

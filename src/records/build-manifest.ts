@@ -6,6 +6,7 @@
 import { GbpError } from '../errors.js';
 import type { Stanza } from '../binpkg/packages-index.js';
 import { keys } from '../store/keys.js';
+import type { LogRecord } from './build-log.js';
 import type { Store } from '../store/store.js';
 
 export const BUILD_FORMAT = 1;
@@ -84,6 +85,8 @@ export interface BuildManifest {
     trustedKeys?: string[];
   };
   trees: Record<string, TreeRef>;
+  /** The job's console log (gbp pull --log, or a Jenkins URL's consoleText). */
+  log?: LogRecord;
   /** Files of the archive's aux/ (absent in builds stored before gbp kept them as artifacts). */
   artifacts?: ArtifactRecord[];
   warnings: string[];

@@ -28,6 +28,8 @@ export const keys = {
   machineArtifact: (machine: string, name: string) => `machines/${machine}/artifacts/${name}`,
   /** What machines/<m>/artifacts/ holds now: path, size and digests per line (latest-stage4-*.txt's model). */
   machineArtifactList: (machine: string) => `machines/${machine}/artifacts/latest.txt`,
+  /** The build's console log, gzipped (records/build-log.ts). */
+  buildLog: (machine: string, id: string) => `builds/${machine}/${id}/log.txt.gz`,
   buildBinpkgs: (machine: string, id: string) => `builds/${machine}/${id}/binpkgs/`,
   /** What the build's page shows that depends only on the build and its parent (views/pages.ts). */
   buildPageFacts: (machine: string, id: string) => `builds/${machine}/${id}/page.json`,
