@@ -11,6 +11,7 @@ const TYPES: [RegExp, string][] = [
   [/(^|\/)Packages$/, 'text/plain; charset=utf-8'],
   [/\.html$/, 'text/html; charset=utf-8'],
   [/\.json$/, 'application/json'],
+  [/(^|\/)feed\.xml$/, 'application/atom+xml'],
   [/\.gz$/, 'application/gzip'],
   [/\.(gpkg\.tar|tar|tbz2|xpak)$/, 'application/x-tar'],
   [/\.svg$/, 'image/svg+xml'],

@@ -22,6 +22,7 @@ import { diffBuilds, repoMarks, worldOf, type BuildDiff, type ChangeKind } from 
 import { listMachines, readState, type MachineState } from '../records/machine-state.js';
 import { keys } from '../store/keys.js';
 import { buildArtifacts } from '../records/artifacts.js';
+import { atomFeed, FEED_ENTRIES, type FeedBuild } from './feeds.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { bytes, when } from '../util/format.js';
@@ -106,6 +107,8 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
   }
   const rows = buildRows(state, record);
   if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, rows))) rendered.push(`machines/${machine}/index.html`);
+  const feed = atomFeed(site, { title: `${machine}: builds`, path: `machines/${machine}/feed.xml`, page: `machines/${machine}/`, builds: rows.slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)) });
+  if (await writeIfChanged(store, `machines/${machine}/feed.xml`, feed, 'application/atom+xml')) rendered.push(`machines/${machine}/feed.xml`);
   record.history = await renderHistoryPages(store, site, machine, rows, previous?.history ?? [], rendered);
   await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
   return { rendered, record };
@@ -115,6 +118,7 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
 export async function renderFrontPage(store: Store, site: SiteSettings): Promise<boolean> {
   const now = Math.floor(Date.now() / 1000);
   const machines = [];
+  const feedBuilds: FeedBuild[] = [];
   const unique = new Map<string, number>();
   let logical = 0;
   let builds = 0;
@@ -132,8 +136,10 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     if (latestSummary && now - latestSummary.created > STALE_DAYS * 86400) problems.push(`no build for ${Math.floor((now - latestSummary.created) / 86400)} days`);
     if (latest && state.published !== latest) problems.push(state.published ? `latest build ${latest} is not published` : 'nothing published');
     machines.push({ name: machine, published: state.published, latest, summary: latestSummary ?? null, tags: state.tags, problems });
+    feedBuilds.push(...buildRows(state, record).slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)));
   }
   const physical = [...unique.values()].reduce((a, b) => a + b, 0);
+  const feedChanged = await writeIfChanged(store, 'feed.xml', atomFeed(site, { title: 'All machines: builds', path: 'feed.xml', page: '', builds: feedBuilds }), 'application/atom+xml');
   const html = eta.render('./front', {
     root: '',
     site,
@@ -142,7 +148,7 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     totals: { builds, packages: unique.size, physical, logical, saved: Math.max(0, logical - physical) },
     h: helpers,
   });
-  return writeIfChanged(store, 'index.html', html);
+  return (await writeIfChanged(store, 'index.html', html)) || feedChanged;
 }
 
 function markersOf(state: MachineState, id: string) {
@@ -259,6 +265,11 @@ async function computeFacts(store: Store, build: BuildManifest) {
 }
 
 type MachineRow = { id: string; summary: BuildRow; markers: ReturnType<typeof markersOf> };
+
+function feedBuild(machine: string, r: MachineRow): FeedBuild {
+  const s = r.summary;
+  return { machine, id: r.id, created: s.created, packages: s.packages, changed: s.changed, parent: s.parent, published: r.markers.published, tags: r.markers.tags, note: r.markers.note };
+}
 
 /** The machine's rendered builds, oldest first. */
 function buildRows(state: MachineState, record: PagesRecord): MachineRow[] {
