@@ -12,6 +12,7 @@ import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { requireState, updateState, type MachineState } from '../records/machine-state.js';
 import { assertName } from '../records/names.js';
+import { API_PREFIX } from '../views/static-api.js';
 
 export interface DeletePlan {
   machine: string;
@@ -68,5 +69,6 @@ export async function applyDelete(store: Store, plan: DeletePlan): Promise<void>
   for await (const key of store.list(prefix)) if (key !== keys.machineState(plan.machine)) views.push(key);
   const rank = (k: string) => (k.endsWith('/Packages.gz') ? 0 : k.endsWith('/Packages') ? 1 : 2);
   for (const key of views.sort((a, b) => rank(a) - rank(b))) await store.delete(key);
+  await store.delete(`${API_PREFIX}machines/${plan.machine}/builds.json`);
   await store.delete(keys.machineState(plan.machine));
 }

@@ -23,6 +23,7 @@ import { listMachines, readState, type MachineState } from '../records/machine-s
 import { keys } from '../store/keys.js';
 import { buildArtifacts } from '../records/artifacts.js';
 import { atomFeed, FEED_ENTRIES, type FeedBuild } from './feeds.js';
+import { API_PREFIX, buildsDocument, machinesDocument } from './static-api.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { bytes, when } from '../util/format.js';
@@ -109,6 +110,9 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
   if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, rows))) rendered.push(`machines/${machine}/index.html`);
   const feed = atomFeed(site, { title: `${machine}: builds`, path: `machines/${machine}/feed.xml`, page: `machines/${machine}/`, builds: rows.slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)) });
   if (await writeIfChanged(store, `machines/${machine}/feed.xml`, feed, 'application/atom+xml')) rendered.push(`machines/${machine}/feed.xml`);
+  const api = `${API_PREFIX}machines/${machine}/builds.json`;
+  const apiBuilds = rows.map((r) => ({ ...feedBuild(machine, r), kept: r.markers.kept }));
+  if (await writeIfChanged(store, api, buildsDocument(site, machine, apiBuilds.map(({ machine: _, ...b }) => b)), 'application/json')) rendered.push(api);
   record.history = await renderHistoryPages(store, site, machine, rows, previous?.history ?? [], rendered);
   await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
   return { rendered, record };
@@ -135,10 +139,12 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     const problems: string[] = [];
     if (latestSummary && now - latestSummary.created > STALE_DAYS * 86400) problems.push(`no build for ${Math.floor((now - latestSummary.created) / 86400)} days`);
     if (latest && state.published !== latest) problems.push(state.published ? `latest build ${latest} is not published` : 'nothing published');
-    machines.push({ name: machine, published: state.published, latest, summary: latestSummary ?? null, tags: state.tags, problems });
+    machines.push({ name: machine, published: state.published, latest, builds: state.builds.length, summary: latestSummary ?? null, tags: state.tags, problems });
     feedBuilds.push(...buildRows(state, record).slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)));
   }
   const physical = [...unique.values()].reduce((a, b) => a + b, 0);
+  const apiMachines = machines.map((m) => ({ name: m.name, published: m.published, latest: m.latest, builds: m.builds, tags: m.tags, problems: m.problems }));
+  const apiChanged = await writeIfChanged(store, `${API_PREFIX}machines.json`, machinesDocument(site, apiMachines), 'application/json');
   const feedChanged = await writeIfChanged(store, 'feed.xml', atomFeed(site, { title: 'All machines: builds', path: 'feed.xml', page: '', builds: feedBuilds }), 'application/atom+xml');
   const html = eta.render('./front', {
     root: '',
@@ -148,7 +154,7 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     totals: { builds, packages: unique.size, physical, logical, saved: Math.max(0, logical - physical) },
     h: helpers,
   });
-  return (await writeIfChanged(store, 'index.html', html)) || feedChanged;
+  return (await writeIfChanged(store, 'index.html', html)) || feedChanged || apiChanged;
 }
 
 function markersOf(state: MachineState, id: string) {
