@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { checkArtifactSignature } from '../ingest/artifact-intake.js';
 import { digestFile } from '../util/file-digests.js';
-import { assertArtifactName, buildArtifacts, digestsText, signatureNameOf, updateAttachments } from '../records/artifacts.js';
+import { assertArtifactName, buildArtifacts, updateAttachments, writeDigests } from '../records/artifacts.js';
 import { requireBuild, type ArtifactRecord } from '../records/build-manifest.js';
 import { resolveBuildRef } from '../records/build-ref.js';
 import { requireState, updateState } from '../records/machine-state.js';
@@ -77,19 +77,20 @@ export async function attach(store: Store, site: SiteSettings, machine: string, 
     for (const r of adding) {
       const key = keys.buildArtifact(machine, id, r.name);
       await store.putFile(key, r === record ? file : sigFile!, { immutable: true, sha256: r.sha256, contentType: contentTypeOf(r.name) });
-      if (!signatureNameOf(r.name)) await store.put(`${key}.DIGESTS`, digestsText(r), { immutable: true, contentType: 'text/plain; charset=utf-8' });
+      await writeDigests(store, key, r, { immutable: true });
     }
     if (adding.length) {
       const now = Math.floor(Date.now() / 1000);
+      let count = 0;
       // the record last: what it lists is there
       await updateAttachments(store, machine, id, (list) => {
         const names = new Set(list.map((a) => a.name));
         const fresh = adding.filter((a) => !names.has(a.name));
         list.push(...fresh.map((a) => ({ ...a, attached: now })));
+        count = list.length;
         return fresh.length > 0;
       });
       // the count in the machine's state re-renders the build's page and tells sync to copy them
-      const count = (await buildArtifacts(store, build)).length - (build.artifacts?.length ?? 0);
       await updateState(store, machine, (s) => {
         if (s.attached[id] === count) return false;
         s.attached[id] = count;

@@ -12,7 +12,7 @@ import { forEachLimit } from '../util/pool.js';
 import { BUILD_FORMAT, loadBuild, readBlobMeta, type BuildManifest, type PackageRecord, type TreeRef } from '../records/build-manifest.js';
 import { encodeTree } from '../records/tree-manifest.js';
 import type { IngestResult } from './ingest.js';
-import { digestsText, signatureNameOf } from '../records/artifacts.js';
+import { writeDigests } from '../records/artifacts.js';
 import { contentTypeOf } from '../store/http-headers.js';
 import { writeInOrder, type CommitResult } from './write-order.js';
 import type { SiteSecretKey } from '../trust/site-key.js';
@@ -128,6 +128,6 @@ async function writeArtifacts(store: Store, machine: string, id: string, parent:
     const options = { ...deferred, sha256: record.sha256, contentType: contentTypeOf(record.name) };
     const had = before.get(record.sha256);
     if (!(had && (await store.copyWithin(keys.buildArtifact(machine, parent!, had), key, options)))) await store.putFile(key, file, options);
-    if (!signatureNameOf(record.name)) await store.put(`${key}.DIGESTS`, digestsText(record), { ...deferred, contentType: 'text/plain' });
+    await writeDigests(store, key, record, deferred);
   });
 }

@@ -21,7 +21,7 @@ import { GbpError } from '../errors.js';
 import { writeInOrder } from '../ingest/write-order.js';
 import { loadBuild, readBlobMeta, type ArtifactRecord, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
 import { RecordReader } from '../records/record-signatures.js';
-import { digestsText, readAttachments, signatureNameOf } from '../records/artifacts.js';
+import { readAttachments, writeDigests } from '../records/artifacts.js';
 import { forEachTreeEntry } from '../records/tree-manifest.js';
 import { listMachines, readState, requireState, updateState, type MachineState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
@@ -294,10 +294,7 @@ class ObjectCopier {
       if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
     }
     await this.copy(missing);
-    for (const a of [...(build.artifacts ?? []), ...attached]) {
-      if (signatureNameOf(a.name)) continue;
-      await this.to.put(`${keys.buildArtifact(build.machine, build.id, a.name)}.DIGESTS`, digestsText(a), { immutable: true, contentType: 'text/plain; charset=utf-8' });
-    }
+    for (const a of [...(build.artifacts ?? []), ...attached]) await writeDigests(this.to, keys.buildArtifact(build.machine, build.id, a.name), a, { immutable: true });
     const list = await this.from.get(keys.buildAttachments(build.machine, build.id));
     if (list) await this.to.put(keys.buildAttachments(build.machine, build.id), list, { contentType: 'application/json' });
   }
@@ -332,10 +329,10 @@ class ObjectCopier {
       const there = this.destHasBlobs ? await blobDirNames(this.to, p.sha256) : new Set<string>();
       if (addPackage(plan, p, there)) plan.bytes += p.size;
     });
-    const artifactsAndLog = [...(build.artifacts ?? []).map((a) => ({ key: keys.buildArtifact(build.machine, build.id, a.name), size: a.size, sha256: a.sha256 }))];
-    if (build.log) artifactsAndLog.push({ key: keys.buildLog(build.machine, build.id), size: build.log.storedBytes, sha256: build.log.sha256 });
-    for (const a of artifactsAndLog) {
-      const key = a.key;
+    // the build's own files: its archive's artifacts and its log
+    const own = (build.artifacts ?? []).map((a) => ({ key: keys.buildArtifact(build.machine, build.id, a.name), size: a.size, sha256: a.sha256 }));
+    if (build.log) own.push({ key: keys.buildLog(build.machine, build.id), size: build.log.storedBytes, sha256: build.log.sha256 });
+    for (const { key, ...a } of own) {
       if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) continue;
       files.push(key);
       plan.bytes += a.size;

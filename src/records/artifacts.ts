@@ -5,7 +5,7 @@
  */
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
-import type { Store } from '../store/store.js';
+import type { PutOptions, Store } from '../store/store.js';
 import type { ArtifactRecord, BuildManifest } from './build-manifest.js';
 
 interface Attachments {
@@ -59,3 +59,13 @@ export function digestsText(record: ArtifactRecord): string {
 
 /** A detached signature's name (`<artifact>.asc` or `.sig`): it gets no .DIGESTS of its own. */
 export const signatureNameOf = (name: string) => /\.(asc|sig)$/.test(name);
+
+/**
+ * The artifact's .DIGESTS beside the object at `key` (the build's copy, or the machine's), unless
+ * it is a signature; returns the key written, or null. One place for every writer of them.
+ */
+export async function writeDigests(store: Store, key: string, record: ArtifactRecord, options: PutOptions = {}): Promise<string | null> {
+  if (signatureNameOf(record.name)) return null;
+  await store.put(`${key}.DIGESTS`, digestsText(record), { ...options, contentType: 'text/plain; charset=utf-8' });
+  return `${key}.DIGESTS`;
+}

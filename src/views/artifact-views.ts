@@ -6,7 +6,7 @@
  */
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
-import { buildArtifacts, digestsText, signatureNameOf } from '../records/artifacts.js';
+import { buildArtifacts, writeDigests } from '../records/artifacts.js';
 import { requireBuild } from '../records/build-manifest.js';
 import { contentTypeOf } from '../store/http-headers.js';
 
@@ -31,9 +31,8 @@ export async function writePublishedArtifacts(store: Store, machine: string, id:
     const to = keys.machineArtifact(machine, a.name);
     // too large to copy server-side (over 5 GiB): latest.txt still names the build's own copy
     if (await store.copyWithin(from, to, { sha256: a.sha256, contentType: contentTypeOf(a.name) })) wanted.add(to);
-    if (signatureNameOf(a.name)) continue;
-    await store.put(`${to}.DIGESTS`, digestsText(a), { contentType: 'text/plain; charset=utf-8' });
-    wanted.add(`${to}.DIGESTS`);
+    const digests = await writeDigests(store, to, a);
+    if (digests) wanted.add(digests);
   }
   for await (const key of store.list(`machines/${machine}/artifacts/`)) if (!wanted.has(key) && key !== listKey) await store.delete(key);
   if (text) await store.put(listKey, text, { contentType: 'text/plain; charset=utf-8' });
