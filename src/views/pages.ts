@@ -111,8 +111,11 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
   const feed = atomFeed(site, { title: `${machine}: builds`, path: `machines/${machine}/feed.xml`, page: `machines/${machine}/`, builds: rows.slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)) });
   if (await writeIfChanged(store, `machines/${machine}/feed.xml`, feed, 'application/atom+xml')) rendered.push(`machines/${machine}/feed.xml`);
   const api = `${API_PREFIX}machines/${machine}/builds.json`;
-  const apiBuilds = rows.map((r) => ({ ...feedBuild(machine, r), kept: r.markers.kept }));
-  if (await writeIfChanged(store, api, buildsDocument(site, machine, apiBuilds.map(({ machine: _, ...b }) => b)), 'application/json')) rendered.push(api);
+  const apiBuilds = rows.map((r) => {
+    const { machine: _, ...b } = feedBuild(machine, r);
+    return { ...b, kept: r.markers.kept };
+  });
+  if (await writeIfChanged(store, api, buildsDocument(site, machine, apiBuilds), 'application/json')) rendered.push(api);
   record.history = await renderHistoryPages(store, site, machine, rows, previous?.history ?? [], rendered);
   await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
   return { rendered, record };
