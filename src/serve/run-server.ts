@@ -40,23 +40,15 @@ export async function runServer(root: string, o: ServeOptions): Promise<void> {
 
 /** The primary only keeps its workers running; each serves on the shared port. */
 async function runPrimary(o: ServeOptions): Promise<void> {
-  const workers = Array.from({ length: o.workers }, () => cluster.fork());
-  await new Promise<void>((resolve, reject) => {
-    let listening = 0;
-    for (const w of workers) {
-      w.once('listening', () => ++listening === workers.length && resolve());
-      w.once('exit', (code) => {
-        if (listening === workers.length) return;
-        for (const other of workers) other.process.kill('SIGTERM');
-        reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen (worker exited with ${code})`, true));
-      });
-    }
-  });
-  o.onListening(`http://${o.bind}:${o.port}`, o.workers);
-  await new Promise<void>((resolve) => {
+  // The stop signals are taken before any worker starts: in cluster mode the shared socket accepts
+  // as soon as the first worker listens, so a client (or a supervisor) can send SIGTERM before the
+  // last one does, and the default action would kill the primary and orphan its workers.
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
       process.once(sig, () => {
-        const alive = Object.values(cluster.workers ?? {}).filter((w) => !!w);
+        stopping = true;
+        const alive = Object.values(cluster.workers ?? {}).filter((w) => !!w && !w.isDead());
         let left = alive.length;
         if (!left) resolve();
         for (const w of alive) {
@@ -66,4 +58,19 @@ async function runPrimary(o: ServeOptions): Promise<void> {
       });
     }
   });
+  const workers = Array.from({ length: o.workers }, () => cluster.fork());
+  const ready = new Promise<'ready'>((resolve, reject) => {
+    let listening = 0;
+    for (const w of workers) {
+      w.once('listening', () => ++listening === workers.length && resolve('ready'));
+      w.once('exit', (code) => {
+        if (listening === workers.length || stopping) return;
+        for (const other of workers) other.process.kill('SIGTERM');
+        reject(new GbpError('usage', `${o.bind}:${o.port}`, `cannot listen (worker exited with ${code})`, true));
+      });
+    }
+  });
+  if ((await Promise.race([ready, stopped.then(() => 'stopped' as const)])) === 'stopped') return;
+  o.onListening(`http://${o.bind}:${o.port}`, o.workers);
+  await stopped;
 }
