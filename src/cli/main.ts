@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import { exitCodeFor, GbpError } from '../errors.js';
 import { pull, DEFAULT_MAX_TAR_BYTES } from '../commands/pull.js';
 import { publish } from '../commands/publish.js';
@@ -24,10 +24,12 @@ import { runServer } from '../serve/run-server.js';
 import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
-import { openExistingStore, openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { globals, globalSite, openGlobalStore, openOrCreateGlobalStore, print, printJson, program, s3Flags, type GlobalOptions } from './context.js';
+import { notifyHooks, registerHooksCommands, reportDeliveries } from './hooks-commands.js';
 import { sync } from '../commands/sync.js';
 import { loadSite, saveSite } from '../store/site.js';
+import type { Announcement } from '../commands/announce.js';
 import { bytes, table, when } from '../util/format.js';
 import { progress, pullProgress } from './progress.js';
 import { duration, integer, size } from './option-values.js';
@@ -35,55 +37,6 @@ import { readSecretKeyFile, readTrustedSiteKeys, type SitePublicKey, type SiteSe
 import { recordReaderFor } from '../records/record-signatures.js';
 import { generateKey, signBuilds, verifyBuilds } from '../commands/site-key.js';
 
-interface GlobalOptions {
-  store?: string;
-  baseUrl?: string;
-  rsyncUrl?: string;
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3VirtualHosted?: boolean;
-  json?: boolean;
-  quiet?: boolean;
-  siteKey?: string;
-}
-
-const program = new Command();
-program
-  .name('gbp')
-  .description(
-    'Gentoo Build Publisher: turn CI build archives into binary package hosts that\n' +
-      'emerge --getbinpkg can use, with every build kept, browsable, and publishable.',
-  )
-  .option('--store <dir|s3-url>', `the store: a directory or s3://<bucket>/<prefix> (env GBP_STORE; default ./${DEFAULT_STORE_DIR})`)
-  .option('--s3-endpoint <url>', 'S3 endpoint for s3:// stores (env GBP_S3_ENDPOINT or AWS_ENDPOINT_URL; default AWS)')
-  .option('--s3-region <region>', 'S3 region (env GBP_S3_REGION or AWS_REGION; default us-east-1)')
-  .option('--s3-virtual-hosted', 'virtual-hosted bucket addressing (default: path-style when an endpoint is set)')
-  .option('--base-url <url>', 'public URL the store is served at; remembered in site.json (env GBP_BASE_URL)')
-  .option('--rsync-url <url>', 'rsync://host[:port] the export is served at (default: the base URL host); remembered')
-  .option('--site-key <file>', 'the site secret key build records are signed with (env GBP_SITE_KEY; see gbp site-key)')
-  .option('--json', 'print one JSON document on stdout instead of text')
-  .option('-q, --quiet', 'no progress output')
-  .showHelpAfterError()
-  .addHelpText(
-    'after',
-    `
-Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid archive, 4 conflict,
-5 not found, 6 store error, 7 input (archive source) error, 8 fsck found damage,
-9 a build record no trusted site key signed.
-
-Example:
-  gbp --store /srv/binhost --base-url https://binhost.example.org \\
-      pull build.tar.gz --machine database --build 42 --publish`,
-  );
-
-const globals = (): GlobalOptions => program.opts<GlobalOptions>();
-/** The store named by the global options (credentials come from the standard AWS environment). */
-const s3Flags = (g: GlobalOptions) => ({ endpoint: g.s3Endpoint, region: g.s3Region, pathStyle: g.s3VirtualHosted ? false : undefined });
-const openGlobalStore = (g: GlobalOptions): Promise<Store> => openExistingStore(g.store, s3Flags(g));
-/** Only pull creates a store. */
-const openOrCreateGlobalStore = (g: GlobalOptions): Promise<Store> => openStore(g.store, s3Flags(g));
-/** The store's settings, with --base-url / GBP_BASE_URL and --rsync-url applied. */
-const globalSite = (store: Store, g: GlobalOptions) => loadSite(store, g.baseUrl ?? process.env.GBP_BASE_URL, g.rsyncUrl);
 /** The site secret key (--site-key, GBP_SITE_KEY), if the publisher signs its records. */
 const siteSecretKey = (g: GlobalOptions): SiteSecretKey | undefined => {
   const file = g.siteKey ?? process.env.GBP_SITE_KEY;
@@ -95,8 +48,6 @@ const trustSiteKeyOption = () =>
   new Option('--trust-site-key <key|file>', "the publisher's site public key (name:base64, or a file of them; repeatable; env GBP_TRUSTED_SITE_KEYS)").argParser(
     (v: string, acc: string[] = []) => [...acc, v],
   );
-const print = (text: string): void => void process.stdout.write(`${text}\n`);
-const printJson = (data: unknown): void => void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
 
 program
   .command('pull')
@@ -137,7 +88,13 @@ archive under an existing id is refused (exit 4).`,
       siteKey,
       log: o.log,
     }).finally(() => reporter.done());
-    if (g.json) return printJson({ ...r, traffic: store.traffic?.() });
+    const events: Announcement[] = [];
+    if (r.status === 'stored') events.push({ event: 'pulled', machine: r.machine, build: r.id });
+    if (r.moved?.published) events.push({ event: 'published', machine: r.machine, build: r.id, previous: r.moved.published.previous });
+    for (const t of r.moved?.tags ?? []) events.push({ event: 'tagged', machine: r.machine, build: r.id, tag: t.tag, previous: t.previous });
+    const traffic = store.traffic?.();
+    const hooks = await notifyHooks(store, site, events);
+    if (g.json) return printJson({ ...r, traffic, hooks });
     for (const w of r.warnings) process.stderr.write(`gbp: warning: ${w}\n`);
     if (r.status === 'unchanged') {
       print(`${r.machine} ${r.id}: already stored from the same archive; nothing to do`);
@@ -158,6 +115,7 @@ archive under an existing id is refused (exit 4).`,
     if (r.published) print(`  published ${site.baseUrl}/machines/${r.machine}/binpkgs/`);
     if (r.restored && (r.restored.blobs || r.restored.ranges)) print(`  restored ${r.restored.blobs} damaged packages and ${r.restored.ranges} damaged tree files that fsck recorded`);
     if (r.tags.length) print(`  tagged    ${r.tags.map((t) => `@${t}`).join(' ')}`);
+    reportDeliveries(hooks);
   });
 
 program
@@ -170,12 +128,14 @@ program
     const store = await openGlobalStore(g);
     const site = await globalSite(store, g);
     const r = await publish(store, site, machine, ref);
-    if (g.json) return printJson(r);
+    const hooks = r.changed ? await notifyHooks(store, site, [{ event: 'published', machine, build: r.id, previous: r.previous }]) : [];
+    if (g.json) return printJson({ ...r, hooks });
     print(
       r.changed
         ? `${machine}: published ${r.id}${r.previous ? ` (was ${r.previous})` : ''} at ${site.baseUrl}/machines/${machine}/binpkgs/`
         : `${machine}: ${r.id} is already published`,
     );
+    reportDeliveries(hooks);
   });
 
 program
@@ -320,9 +280,12 @@ program
       return g.json ? printJson(r) : print(`${machine}: removed @${a.replace(/^@/, '')} (was ${r.id})`);
     }
     if (!b) throw new GbpError('usage', 'tag', 'give the machine, the build and the tag');
-    const r = await tagBuild(store, site, machine, a, b.replace(/^@/, ''));
-    if (g.json) return printJson(r);
-    print(r.changed ? `${machine}: @${b.replace(/^@/, '')} is now ${r.id}` : `${machine}: @${b.replace(/^@/, '')} is already ${r.id}`);
+    const tag = b.replace(/^@/, '');
+    const r = await tagBuild(store, site, machine, a, tag);
+    const hooks = r.changed && r.id ? await notifyHooks(store, site, [{ event: 'tagged', machine, build: r.id, tag, previous: r.previous }]) : [];
+    if (g.json) return printJson({ ...r, hooks });
+    print(r.changed ? `${machine}: @${tag} is now ${r.id}` : `${machine}: @${tag} is already ${r.id}`);
+    reportDeliveries(hooks);
   });
 
 program
@@ -453,12 +416,16 @@ Examples:
   .action(async (machine: string, ids: string[], o: { dryRun?: boolean; force?: boolean }) => {
     const g = globals();
     const store = await openGlobalStore(g);
-    const plan = await deleteBuilds(store, await globalSite(store, g), machine, ids, { dryRun: o.dryRun, force: o.force });
-    if (g.json) return printJson({ dryRun: !!o.dryRun, ...plan });
+    const site = await globalSite(store, g);
+    const plan = await deleteBuilds(store, site, machine, ids, { dryRun: o.dryRun, force: o.force });
+    const gone = plan.builds.map((b) => b.id);
+    const hooks = o.dryRun || !(gone.length || plan.wholeMachine) ? [] : await notifyHooks(store, site, [{ event: 'deleted', machine, builds: gone, wholeMachine: plan.wholeMachine }]);
+    if (g.json) return printJson({ dryRun: !!o.dryRun, ...plan, hooks });
     const verb = o.dryRun ? 'would delete' : 'deleted';
     for (const b of plan.builds) print(`${verb} ${machine} ${b.id}${b.marks.length ? ` (${b.marks.join(', ')})` : ''}`);
     if (plan.wholeMachine) print(`${verb} machine ${machine}: its published views and pages${o.dryRun ? '' : "; 'gbp gc' frees what only it used"}`);
     else print(`${plan.builds.length} build${plan.builds.length === 1 ? '' : 's'} ${o.dryRun ? 'would be ' : ''}deleted${o.dryRun ? '' : "; 'gbp gc' frees what only they used"}`);
+    reportDeliveries(hooks);
   });
 
 program
@@ -783,6 +750,8 @@ From a bucket, each published build's record must carry a signature by a trusted
     line.done();
     if (!o.watch) report(r);
   });
+
+registerHooksCommands();
 
 /** Every command's parse errors come back here (commander would exit 1 from a subcommand). */
 function overrideExits(cmd: Command): void {

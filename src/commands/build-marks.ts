@@ -24,18 +24,20 @@ export interface MarkResult {
   changed: boolean;
 }
 
-export async function tagBuild(store: Store, site: SiteSettings, machine: string, ref: string, tag: string): Promise<MarkResult> {
+export async function tagBuild(store: Store, site: SiteSettings, machine: string, ref: string, tag: string): Promise<MarkResult & { previous: string | null }> {
   assertName('tag', tag);
   const id = resolveBuildRef(await mustState(store, machine), ref);
   let changed = false;
+  let previous: string | null = null;
   await updateState(store, machine, (s) => {
+    previous = s.tags[tag] ?? null;
     changed = s.tags[tag] !== id;
     s.tags[tag] = id;
     return changed;
   });
   await saveSite(store, site);
   await refreshMachineViews(store, site, machine);
-  return { machine, id, changed };
+  return { machine, id, changed, previous };
 }
 
 export async function untag(store: Store, site: SiteSettings, machine: string, tag: string): Promise<MarkResult> {

@@ -59,6 +59,8 @@ export interface PullResult {
   /** The console log stored with the build, and where it came from. */
   log?: (LogRecord & { source: string }) | null;
   warnings: string[];
+  /** What --publish and --tag moved: the build published before (when it changed) and the tags that now point here. */
+  moved?: { published: { previous: string | null } | null; tags: { tag: string; previous: string | null }[] };
   /** Damaged packages and tree files (recorded by fsck) this archive's bytes restored. */
   restored?: { blobs: number; ranges: number };
   seconds: number;
@@ -141,14 +143,20 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
 
   if (opts.publish || opts.tags?.length || opts.note !== undefined) {
     opts.onPhase?.(opts.publish ? 'publishing' : 'recording tags and note');
+    const moved: NonNullable<PullResult['moved']> = { published: null, tags: [] };
     await updateState(store, opts.machine, (state) => {
       let changed = false;
+      // a retried compare-and-swap calls this again: what moved is what the last call saw
+      moved.published = null;
+      moved.tags = [];
       if (opts.publish && state.published !== opts.id) {
+        moved.published = { previous: state.published };
         state.published = opts.id;
         changed = true;
       }
       for (const t of opts.tags ?? []) {
         if (state.tags[t] !== opts.id) {
+          moved.tags.push({ tag: t, previous: state.tags[t] ?? null });
           state.tags[t] = opts.id;
           changed = true;
         }
@@ -159,6 +167,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
       }
       return changed;
     });
+    result.moved = moved;
   }
   // views and pages follow the state (a new build gets its page even when not published)
   await refreshMachineViews(store, site, opts.machine);

@@ -19,7 +19,7 @@ const LAYERS: string[][] = [
   ['records'],
   ['ingest'],
   ['views'],
-  ['export', 'serve', 'maintenance'],
+  ['export', 'serve', 'maintenance', 'notify'],
   ['commands'],
   ['cli'],
 ];
