@@ -41,7 +41,7 @@ program
     'after',
     `
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid archive, 4 conflict,
-5 not found, 6 store error, 7 input (archive source) error, 8 fsck found damage,
+5 not found, 6 store error, 7 input error (archive source, Jenkins, a hook), 8 fsck found damage,
 9 a build record no trusted site key signed.
 
 Example:

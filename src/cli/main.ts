@@ -27,6 +27,7 @@ import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import type { Store } from '../store/store.js';
 import { globals, globalSite, openGlobalStore, openOrCreateGlobalStore, print, printJson, program, s3Flags, type GlobalOptions } from './context.js';
 import { notifyHooks, registerHooksCommands, reportDeliveries } from './hooks-commands.js';
+import { registerJenkinsCommands } from './jenkins-commands.js';
 import { sync } from '../commands/sync.js';
 import { loadSite, saveSite } from '../store/site.js';
 import type { Announcement } from '../commands/announce.js';
@@ -752,6 +753,7 @@ From a bucket, each published build's record must carry a signature by a trusted
   });
 
 registerHooksCommands();
+registerJenkinsCommands();
 
 /** Every command's parse errors come back here (commander would exit 1 from a subcommand). */
 function overrideExits(cmd: Command): void {

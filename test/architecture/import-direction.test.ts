@@ -19,7 +19,7 @@ const LAYERS: string[][] = [
   ['records'],
   ['ingest'],
   ['views'],
-  ['export', 'serve', 'maintenance', 'notify'],
+  ['export', 'serve', 'maintenance', 'notify', 'jenkins'],
   ['commands'],
   ['cli'],
 ];
