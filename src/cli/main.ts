@@ -28,6 +28,7 @@ import type { Store } from '../store/store.js';
 import { globals, globalSite, openGlobalStore, openOrCreateGlobalStore, print, printJson, program, s3Flags, type GlobalOptions } from './context.js';
 import { notifyHooks, registerHooksCommands, reportDeliveries } from './hooks-commands.js';
 import { registerJenkinsCommands } from './jenkins-commands.js';
+import { registerFileCommands } from './files-commands.js';
 import { sync } from '../commands/sync.js';
 import { loadSite, saveSite } from '../store/site.js';
 import type { Announcement } from '../commands/announce.js';
@@ -369,6 +370,8 @@ program
       ),
     );
   });
+
+registerFileCommands();
 
 program
   .command('purge')

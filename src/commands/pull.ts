@@ -25,6 +25,8 @@ import { keys } from '../store/keys.js';
 import { gzipSync } from 'node:zlib';
 import { MAX_LOG_BYTES, summariseLog, type LogRecord } from '../records/build-log.js';
 import type { StagedLog } from '../ingest/commit.js';
+import type { StagedBlob } from '../ingest/binpkg-intake.js';
+import { indexNewPackages } from '../records/package-files.js';
 
 export interface PullOptions {
   source: string;
@@ -61,6 +63,8 @@ export interface PullResult {
   warnings: string[];
   /** What --publish and --tag moved: the build published before (when it changed) and the tags that now point here. */
   moved?: { published: { previous: string | null } | null; tags: { tag: string; previous: string | null }[] };
+  /** New packages whose file lists were written (gbp files, gbp which), and those that could not be listed. */
+  fileLists?: { listed: number; unavailable: number };
   /** Damaged packages and tree files (recorded by fsck) this archive's bytes restored. */
   restored?: { blobs: number; ranges: number };
   seconds: number;
@@ -79,6 +83,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   await store.recover();
 
   let result: PullResult;
+  let newPackages: { staging: string; blobs: StagedBlob[] } | null = null;
   const existing = await loadBuild(store, opts.machine, opts.id);
   // damage fsck recorded: this archive may bring the good bytes, so it is read in full even when
   // its build is stored already (records/damage.ts)
@@ -103,6 +108,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
     const trust = keyring && { keyring, rules: rulesFor(await readPolicy(store), opts.machine) };
     const log = await readLog(opts, source.label);
     const staging = await store.createStaging();
+    let keep = false;
     try {
       const ingest = await ingestArchive(store, source, staging, known, {
         maxTarBytes: opts.maxTarBytes ?? DEFAULT_MAX_TAR_BYTES,
@@ -130,6 +136,11 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         result.warnings = [...ingest.warnings, ...log.warnings];
         result.log = log.staged && { ...log.staged.record, source: log.source! };
         await noteRecordSignature(store, opts, result);
+        if (!commit.existed && ingest.newBlobs.length) {
+          // listed once the build is published: the staged copies are read, not the store's
+          newPackages = { staging, blobs: ingest.newBlobs };
+          keep = true;
+        }
       }
       if (repair) {
         opts.onPhase?.('restoring damaged objects fsck recorded');
@@ -137,41 +148,49 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
       }
     } finally {
       keyring?.home.dispose();
-      await store.disposeStaging(staging);
+      if (!keep) await store.disposeStaging(staging);
     }
   }
 
-  if (opts.publish || opts.tags?.length || opts.note !== undefined) {
-    opts.onPhase?.(opts.publish ? 'publishing' : 'recording tags and note');
-    const moved: NonNullable<PullResult['moved']> = { published: null, tags: [] };
-    await updateState(store, opts.machine, (state) => {
-      let changed = false;
-      // a retried compare-and-swap calls this again: what moved is what the last call saw
-      moved.published = null;
-      moved.tags = [];
-      if (opts.publish && state.published !== opts.id) {
-        moved.published = { previous: state.published };
-        state.published = opts.id;
-        changed = true;
-      }
-      for (const t of opts.tags ?? []) {
-        if (state.tags[t] !== opts.id) {
-          moved.tags.push({ tag: t, previous: state.tags[t] ?? null });
-          state.tags[t] = opts.id;
+  try {
+    if (opts.publish || opts.tags?.length || opts.note !== undefined) {
+      opts.onPhase?.(opts.publish ? 'publishing' : 'recording tags and note');
+      const moved: NonNullable<PullResult['moved']> = { published: null, tags: [] };
+      await updateState(store, opts.machine, (state) => {
+        let changed = false;
+        // a retried compare-and-swap calls this again: what moved is what the last call saw
+        moved.published = null;
+        moved.tags = [];
+        if (opts.publish && state.published !== opts.id) {
+          moved.published = { previous: state.published };
+          state.published = opts.id;
           changed = true;
         }
-      }
-      if (opts.note !== undefined && state.notes[opts.id] !== opts.note) {
-        state.notes[opts.id] = opts.note;
-        changed = true;
-      }
-      return changed;
-    });
-    result.moved = moved;
+        for (const t of opts.tags ?? []) {
+          if (state.tags[t] !== opts.id) {
+            moved.tags.push({ tag: t, previous: state.tags[t] ?? null });
+            state.tags[t] = opts.id;
+            changed = true;
+          }
+        }
+        if (opts.note !== undefined && state.notes[opts.id] !== opts.note) {
+          state.notes[opts.id] = opts.note;
+          changed = true;
+        }
+        return changed;
+      });
+      result.moved = moved;
+    }
+    // views and pages follow the state (a new build gets its page even when not published)
+    await refreshMachineViews(store, site, opts.machine);
+    result.published = !!opts.publish;
+    if (newPackages) {
+      opts.onPhase?.(`listing the files of ${newPackages.blobs.length} new packages`);
+      result.fileLists = await indexNewPackages(store, newPackages.blobs);
+    }
+  } finally {
+    if (newPackages) await store.disposeStaging(newPackages.staging);
   }
-  // views and pages follow the state (a new build gets its page even when not published)
-  await refreshMachineViews(store, site, opts.machine);
-  result.published = !!opts.publish;
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }

@@ -12,6 +12,8 @@ export const keys = {
   blob: (sha256: string, name: string) => `blobs/${blobPath(sha256, name)}`,
   /** The blob's immutable record: stanza and the MTIME it keeps for life. Written after the blob. */
   blobMeta: (sha256: string) => `blobs/${h2(sha256)}/${sha256}/meta.json`,
+  /** The files the package installs (binpkg/file-list.ts), gzipped; derived from the blob, so written once. */
+  blobFiles: (sha256: string) => `blobs/${h2(sha256)}/${sha256}/files.txt.gz`,
   /** The directory holding a blob's file(s) and its meta.json. */
   blobDir: (sha256: string) => `blobs/${h2(sha256)}/${sha256}/`,
   pack: (id: string) => `packs/${h2(id)}/${id}.pack`,

@@ -1,0 +1,87 @@
+/**
+ * Each stored package's file list (`gbp files`, `gbp which`), kept beside the blob as
+ * files.txt.gz. The blob is content-addressed, so its list is written once, by the pull that
+ * stored it, and read by every build that reuses it; a blob stored before lists existed (or by a
+ * pull killed before listing) gets its list the first time one is asked for.
+ */
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { decodeFileList, encodeFileList, listPackageFiles, type PackageFile } from '../binpkg/file-list.js';
+import { keys } from '../store/keys.js';
+import type { Store } from '../store/store.js';
+import { forEachLimit } from '../util/pool.js';
+import type { PackageRecord } from './build-manifest.js';
+
+const UNAVAILABLE = '# unavailable: ';
+/** A decompressor child each, beside the tar walk: two keep both cores of a small runner busy. */
+const LISTING_PARALLEL = 2;
+
+export interface FileList {
+  files: PackageFile[];
+  /** Why the package has no list (it could not be read as an image). */
+  unavailable?: string;
+}
+
+async function listFrom(path: string, record: PackageRecord): Promise<FileList> {
+  try {
+    return { files: await listPackageFiles(path, record.format) };
+  } catch (err) {
+    return { files: [], unavailable: (err as Error).message.split('\n')[0].slice(0, 300) };
+  }
+}
+
+async function save(store: Store, sha256: string, list: FileList): Promise<void> {
+  const text = list.unavailable !== undefined ? `${UNAVAILABLE}${list.unavailable}\n` : encodeFileList(list.files);
+  await store.put(keys.blobFiles(sha256), gzipSync(text), { immutable: true, contentType: 'application/gzip' });
+}
+
+/** Lists the packages a pull just stored, from its staged copies or the store's own files. */
+export async function indexNewPackages(store: Store, blobs: { file: string; record: PackageRecord }[]): Promise<{ listed: number; unavailable: number }> {
+  let listed = 0;
+  let unavailable = 0;
+  await forEachLimit(blobs, LISTING_PARALLEL, async ({ file, record }) => {
+    const key = keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!);
+    const path = existsSync(file) ? file : store.localFile?.(key);
+    const list = path ? await listFrom(path, record) : await downloadAndList(store, key, record);
+    if (!list) return; // gone already (a concurrent gc): nothing to list, and nothing to say for ever
+    await save(store, record.sha256, list);
+    if (list.unavailable !== undefined) unavailable++;
+    else listed++;
+  });
+  return { listed, unavailable };
+}
+
+/** The package's file list: stored, or made now from the blob (and stored for the next reader). */
+export async function packageFiles(store: Store, record: PackageRecord): Promise<FileList> {
+  const raw = await store.get(keys.blobFiles(record.sha256));
+  if (raw) {
+    const text = gunzipSync(raw).toString('utf8');
+    if (text.startsWith(UNAVAILABLE)) return { files: [], unavailable: text.slice(UNAVAILABLE.length).trim() };
+    return { files: decodeFileList(text) };
+  }
+  const key = keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!);
+  const local = store.localFile?.(key);
+  const list = local && existsSync(local) ? await listFrom(local, record) : await downloadAndList(store, key, record);
+  // a missing package file is damage for fsck and a pull to mend, not a fact about the package
+  if (!list) return { files: [], unavailable: `the package file ${key} is missing (gbp fsck)` };
+  await save(store, record.sha256, list);
+  return list;
+}
+
+/** A bucket's blob, read from a temporary copy (the image is found by position); null when missing. */
+async function downloadAndList(store: Store, key: string, record: PackageRecord): Promise<FileList | null> {
+  const dir = await mkdtemp(join(tmpdir(), 'gbp-files-'));
+  try {
+    const stream = await store.getStream(key);
+    if (!stream) return null;
+    const path = join(dir, 'package');
+    await pipeline(stream, createWriteStream(path));
+    return await listFrom(path, record);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
