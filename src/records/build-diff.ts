@@ -7,7 +7,7 @@
  */
 import type { BuildManifest, PackageRecord } from './build-manifest.js';
 import { loadTreeEntries, loadTreeManifest, readEntryFile, readTreeFile, type TreeCache } from './tree-files.js';
-import { countTreeChanges, findTreeEntries, sameContent, type TreeEntry } from './tree-manifest.js';
+import { findTreeEntries, listTreeChanges, sameContent, type TreeEntry } from './tree-manifest.js';
 import { compareVersions, parseCpv } from '../binpkg/version.js';
 import type { Store } from '../store/store.js';
 
@@ -41,7 +41,12 @@ export interface RepoChange {
   fromCommit: string | null;
   toCommit: string | null;
   filesChanged: number;
+  /** The first changed paths, in path order (at most MAX_LISTED_REPO_CHANGES). */
+  changedFiles: { path: string; change: 'added' | 'removed' | 'changed' }[];
 }
+
+/** A repository's changed files listed per build: a page shows these, and counts the rest. */
+export const MAX_LISTED_REPO_CHANGES = 200;
 
 export interface BuildDiff {
   machine: string;
@@ -157,13 +162,15 @@ export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifes
     // repositories are large: compared as two walks of their manifests, neither held decoded
     const [ta, tb] = [await loadTreeManifest(store, a, a.trees[name]?.manifest), await loadTreeManifest(store, b, b.trees[name]?.manifest)];
     const [ma, mb] = [await repoMarks(store, ta), await repoMarks(store, tb)];
+    const changes = listTreeChanges(ta, tb, MAX_LISTED_REPO_CHANGES);
     repos.push({
       repo: name.slice('repos/'.length),
       from: ma.timestamp,
       to: mb.timestamp,
       fromCommit: ma.commit,
       toCommit: mb.commit,
-      filesChanged: countTreeChanges(ta, tb),
+      filesChanged: changes.count,
+      changedFiles: changes.first,
     });
   }
   return {

@@ -125,9 +125,21 @@ export function* treeEntries(data: Buffer): Generator<TreeEntry> {
  * holding either in memory.
  */
 export function countTreeChanges(a: Buffer | null, b: Buffer | null): number {
-  let changes = 0;
-  for (const [x, y] of pairByPath(nonDirectories(a), nonDirectories(b))) if (!x || !y || !sameContent(x, y)) changes++;
-  return changes;
+  return listTreeChanges(a, b, 0).count;
+}
+
+export type TreeChangeKind = 'added' | 'removed' | 'changed';
+
+/** How many paths differ between two trees, and the first `cap` of them in path order (one walk). */
+export function listTreeChanges(a: Buffer | null, b: Buffer | null, cap: number): { count: number; first: { path: string; change: TreeChangeKind }[] } {
+  let count = 0;
+  const first: { path: string; change: TreeChangeKind }[] = [];
+  for (const [x, y] of pairByPath(nonDirectories(a), nonDirectories(b))) {
+    if (x && y && sameContent(x, y)) continue;
+    count++;
+    if (first.length < cap) first.push({ path: (y ?? x)!.path, change: !x ? 'added' : !y ? 'removed' : 'changed' });
+  }
+  return { count, first };
 }
 
 /** Two entries at one path hold the same thing: type, content and link target. */

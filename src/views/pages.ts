@@ -28,9 +28,10 @@ import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { bytes, when } from '../util/format.js';
 import { barChart } from './charts.js';
+import { configDiff } from './config-diff.js';
 
 /** Bump when templates change what a build page shows, so existing pages are rendered again. */
-const PAGES_VERSION = 2;
+const PAGES_VERSION = 3;
 /** A machine with no build for this long is flagged on the front page. */
 const STALE_DAYS = 7;
 /** The machine page lists the newest builds; all of them are on history pages of a fixed size. */
@@ -41,6 +42,10 @@ const HISTORY_PAGE = 100;
 const CHARTED = 100;
 /** etc-portage files larger than this are linked by size, not shown inline. */
 const MAX_INLINE_FILE = 64 * 1024;
+/** The front page: builds per day over this many days, the newest builds and packages across machines. */
+const CHART_DAYS = 30;
+const RECENT_BUILDS = 15;
+const RECENT_PACKAGES = 30;
 
 /** templates/ at the project root: three levels up from dist/src/site, two from src/site. */
 const here = dirname(fileURLToPath(import.meta.url));
@@ -68,7 +73,13 @@ interface PagesRecord {
 }
 
 const pagesKey = (machine: string) => `machines/${machine}/pages.json`;
-const helpers = { bytes, when, ago, span };
+/** A time on a page: absolute (complete without script), with a relative hint the page's script adds when it is read. */
+function timeTag(unixSeconds: number): string {
+  const iso = new Date(unixSeconds * 1000).toISOString();
+  return `<time class="rel" datetime="${iso}" title="${iso}">${iso.slice(0, 10)} ${iso.slice(11, 16)}</time>`;
+}
+
+const helpers = { bytes, when, ago, span, time: timeTag };
 
 /** Renders what changed for one machine: new or re-marked build pages, its page, the front page. */
 export async function renderMachinePages(store: Store, site: SiteSettings, machine: string): Promise<{ rendered: string[] }> {
@@ -126,6 +137,9 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   const now = Math.floor(Date.now() / 1000);
   const machines = [];
   const feedBuilds: FeedBuild[] = [];
+  const today = Math.floor(now / 86400);
+  const perDay = new Map<number, number>();
+  const recent: (MachineRow & { machine: string; order: number })[] = [];
   const unique = new Map<string, number>();
   let logical = 0;
   let builds = 0;
@@ -143,8 +157,25 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     if (latestSummary && now - latestSummary.created > STALE_DAYS * 86400) problems.push(`no build for ${Math.floor((now - latestSummary.created) / 86400)} days`);
     if (latest && state.published !== latest) problems.push(state.published ? `latest build ${latest} is not published` : 'nothing published');
     machines.push({ name: machine, published: state.published, latest, builds: state.builds.length, summary: latestSummary ?? null, tags: state.tags, problems });
-    feedBuilds.push(...buildRows(state, record).slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)));
+    const rows = buildRows(state, record);
+    feedBuilds.push(...rows.slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)));
+    for (const r of rows) {
+      const day = Math.floor(r.summary.created / 86400);
+      if (day > today - CHART_DAYS) perDay.set(day, (perDay.get(day) ?? 0) + 1);
+    }
+    recent.push(...rows.slice(-RECENT_BUILDS).map((r, order) => ({ machine, order, ...r })));
   }
+  // newest first; builds of one machine stored in the same second keep their order
+  recent.sort((a, b) => b.summary.created - a.summary.created || (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : b.order - a.order));
+  recent.splice(RECENT_BUILDS);
+  const days = Array.from({ length: CHART_DAYS }, (_, i) => today - CHART_DAYS + 1 + i);
+  const dayLabel = (d: number) => new Date(d * 86400000).toISOString().slice(5, 10);
+  const buildsPerDay = barChart(
+    days.map((d) => ({ value: perDay.get(d) ?? 0, tick: dayLabel(d), label: new Date(d * 86400000).toISOString().slice(0, 10), href: null })),
+    (n) => `${Math.round(n)}`,
+    { x: `day (UTC), the last ${CHART_DAYS}`, y: 'builds' },
+  );
+  const recentPackages = await recentlyBuiltPackages(store, recent);
   const physical = [...unique.values()].reduce((a, b) => a + b, 0);
   const apiMachines = machines.map((m) => ({ name: m.name, published: m.published, latest: m.latest, builds: m.builds, tags: m.tags, problems: m.problems }));
   const apiChanged = await writeIfChanged(store, `${API_PREFIX}machines.json`, machinesDocument(site, apiMachines), 'application/json');
@@ -154,10 +185,41 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     site,
     now,
     machines,
+    unhealthy: machines.filter((m) => m.problems.length),
+    buildsPerDay,
+    recent,
+    recentPackages,
     totals: { builds, packages: unique.size, physical, logical, saved: Math.max(0, logical - physical) },
     h: helpers,
   });
   return (await writeIfChanged(store, 'index.html', html)) || feedChanged || apiChanged;
+}
+
+/**
+ * The packages the newest builds across machines built (added, upgraded, downgraded or rebuilt
+ * since their parent), newest first, once each: read from those builds' page facts.
+ */
+async function recentlyBuiltPackages(store: Store, recent: (MachineRow & { machine: string })[]) {
+  const out: { name: string; version: string; change: ChangeKind; machine: string; id: string; created: number }[] = [];
+  const seen = new Set<string>();
+  for (const r of recent) {
+    if (!r.summary.parent) continue; // a first build "adds" everything: not news
+    const raw = await store.get(keys.buildPageFacts(r.machine, r.id));
+    if (!raw) continue;
+    let facts: { packages?: { name: string; version: string; change: ChangeKind | null }[] };
+    try {
+      facts = JSON.parse(raw.toString('utf8'));
+    } catch {
+      continue;
+    }
+    for (const p of facts.packages ?? []) {
+      if (!p.change || seen.has(`${p.name} ${p.version}`)) continue;
+      seen.add(`${p.name} ${p.version}`);
+      out.push({ name: p.name, version: p.version, change: p.change, machine: r.machine, id: r.id, created: r.summary.created });
+      if (out.length >= RECENT_PACKAGES) return out;
+    }
+  }
+  return out;
 }
 
 function markersOf(state: MachineState, id: string) {
@@ -225,12 +287,17 @@ async function computeFacts(store: Store, build: BuildManifest) {
     .sort((a, b) => (a.stanza.CPV < b.stanza.CPV ? -1 : a.stanza.CPV > b.stanza.CPV ? 1 : 0))
     .map((p) => packageRow(p, '../../../', changeOf.get(`${p.stanza.CPV} ${p.stanza.BUILD_ID ?? ''}`) ?? null));
   const etc = await loadTreeEntries(store, build, 'etc-portage', trees);
+  const parentEtc = parent && diff?.config.changed.length ? await loadTreeEntries(store, parent, 'etc-portage', trees) : null;
   const etcFiles = [];
   for (const e of etc ?? []) {
     if (e.type === 'd') continue;
     const text = e.type === 'f' && e.size <= MAX_INLINE_FILE ? ((await readTreeFile(store, etc, e.path))?.toString('utf8') ?? '') : null;
     const status = diff?.config.added.includes(e.path) ? 'added' : diff?.config.changed.includes(e.path) ? 'changed' : null;
-    etcFiles.push({ path: e.path, type: e.type, target: e.target, size: e.size, text, status });
+    // a changed file is shown as its diff against the parent's (both small enough to show)
+    const before = status === 'changed' && text !== null && parentEtc ? parentEtc.find((p) => p.path === e.path) : undefined;
+    const beforeText = before?.type === 'f' && before.size <= MAX_INLINE_FILE ? ((await readTreeFile(store, parentEtc, e.path))?.toString('utf8') ?? null) : null;
+    const changes = beforeText !== null && text !== null ? configDiff(beforeText, text) : null;
+    etcFiles.push({ path: e.path, type: e.type, target: e.target, size: e.size, text, status, diff: changes });
   }
   const world = await worldOf(store, build, trees);
   const repos = [];
@@ -238,12 +305,12 @@ async function computeFacts(store: Store, build: BuildManifest) {
     if (!name.startsWith('repos/')) continue;
     const change = diff?.repos.find((r) => r.repo === name.slice(6));
     if (change) {
-      repos.push({ name: change.repo, files: ref.files, bytes: ref.bytes, timestamp: change.to, commit: change.toCommit, changed: change.filesChanged });
+      repos.push({ name: change.repo, files: ref.files, bytes: ref.bytes, timestamp: change.to, commit: change.toCommit, changed: change.filesChanged, changedFiles: change.changedFiles });
       continue;
     }
     const manifest = await loadTreeManifest(store, build, ref.manifest);
     const marks = await repoMarks(store, manifest);
-    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: marks.timestamp, commit: marks.commit, changed: parent ? 0 : null });
+    repos.push({ name: name.slice(6), files: ref.files, bytes: ref.bytes, timestamp: marks.timestamp, commit: marks.commit, changed: parent ? 0 : null, changedFiles: [] as BuildDiff['repos'][number]['changedFiles'] });
   }
   // How long the build took, as far as the packages tell: from the first to the last package this
   // build compiled (its instances new since the parent; all of them for a first build).
@@ -313,8 +380,8 @@ function renderMachinePage(site: SiteSettings, state: MachineState, rows: Machin
     builds: rows.slice(-NEWEST_SHOWN).reverse(),
     history: historyPages(rows).map(({ page, first, last }) => ({ page, first, last })),
     charted: charted.length,
-    changedChart: barChart(charted.map((b) => ({ value: b.summary.changed, label: `build ${b.id}`, href: href(b.id) })), (n) => `${n} packages changed`),
-    sizeChart: barChart(charted.map((b) => ({ value: b.summary.bytes, label: `build ${b.id}`, href: href(b.id) })), bytes),
+    changedChart: barChart(charted.map((b) => ({ value: b.summary.changed, tick: b.id, label: `build ${b.id}`, href: href(b.id) })), (n) => `${Math.round(n)}`, { x: 'build', y: 'packages changed' }),
+    sizeChart: barChart(charted.map((b) => ({ value: b.summary.bytes, tick: b.id, label: `build ${b.id}`, href: href(b.id) })), bytes, { x: 'build', y: 'size' }),
     h: helpers,
   });
 }

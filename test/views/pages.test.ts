@@ -93,6 +93,26 @@ describe('the pages in Chromium', () => {
     expect(web).toMatch(/\b2\b/);
     expect(web).toMatch(/ok/);
     expect(await page.locator('#storage').innerText()).toMatch(/Saved by storing each package once\s+[\d.]+ (KiB|MiB) \(\d+ %\)/);
+    // what needs attention, and why
+    expect(await page.locator('#attention li').allInnerTexts()).toEqual(['mail: nothing published']);
+    // builds per day: labelled axes, today's three builds in the last bar
+    const chart = page.locator('svg.chart').first();
+    const today = new Date().toISOString().slice(5, 10);
+    expect(await chart.locator('text.x').allTextContents()).toContain(today);
+    expect(await chart.locator('text.y').allTextContents()).toEqual(['0', '2', '3']);
+    expect(await chart.locator('text.title').allTextContents()).toEqual(['day (UTC), the last 30', 'builds']);
+    expect(await chart.locator('rect').count()).toBe(30);
+    expect(await chart.locator('rect').last().locator('title').textContent()).toBe(`${new Date().toISOString().slice(0, 10)}: 3`);
+    // recent builds across machines, newest first, with their marks and notes
+    const recent = await page.locator('#recent tbody tr').allInnerTexts();
+    expect(recent.map((r) => r.split('\t').slice(0, 2).join(' '))).toEqual(['mail 7', 'web 2', 'web 1']);
+    expect(recent[1]).toMatch(/published/);
+    expect(recent[1]).toMatch(/@stable/);
+    expect(recent[2]).toMatch(/kept/);
+    expect(await page.locator('#recent-packages li').allInnerTexts()).toContain('added app-misc/motd 1.0 in web 2');
+    // times: absolute, with a relative hint the script adds
+    const stamp = page.locator('#recent time.rel').first();
+    expect(await stamp.innerText()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d \((just now|\d+ min ago)\)$/);
     await screenshot(page, 'front.png');
     expect(problemsOf(page)).toEqual([]);
   });
@@ -136,11 +156,38 @@ describe('the pages in Chromium', () => {
     expect(await build1.locator('#note').innerText()).toBe(HOSTILE_NOTE);
     expect(await build1.locator('#note b, #note script').count()).toBe(0);
     const build2 = await open('builds/web/2/index.html');
-    await build2.locator('details', { hasText: 'make.conf' }).locator('summary').click();
-    expect(await build2.locator('details', { hasText: 'make.conf' }).locator('pre').innerText()).toContain('<script>alert(2)</script>');
+    const makeConf = build2.locator('details', { has: build2.locator('summary', { hasText: 'make.conf' }) }).first();
+    await makeConf.locator('summary').first().click();
+    expect(await makeConf.locator('pre.diff .diff-add').allInnerTexts()).toContain('+# <img src=x onerror=alert(1)> </pre><script>alert(2)</script>');
     expect(await build2.locator('main img').count()).toBe(0);
     expect(problemsOf(build1)).toEqual([]); // no dialog opened, nothing failed
     expect(problemsOf(build2)).toEqual([]);
+  });
+
+  it('build page: a changed /etc/portage file as a diff, a repository\'s changed files listed', async () => {
+    const page = await open('builds/web/2/index.html');
+    const makeConf = page.locator('details', { has: page.locator('summary', { hasText: 'make.conf' }) }).first();
+    expect(await makeConf.locator('summary').first().innerText()).toMatch(/make\.conf changed/);
+    const lines = await makeConf.locator('pre.diff > span').allTextContents();
+    expect(lines[0]).toMatch(/^@@ -\d+,\d+ \+\d+,\d+ @@$/);
+    expect(lines.filter((l) => l.startsWith('+'))).toEqual(['+# <img src=x onerror=alert(1)> </pre><script>alert(2)</script>']);
+    expect(lines.filter((l) => l.startsWith('-'))).toEqual([]);
+    const repo = page.locator('details.repo-changes');
+    expect(await repo.locator('summary').innerText()).toMatch(/^test_repo: \d+ files? changed since build 1$/);
+    const listed = await repo.locator('li').allTextContents();
+    expect(listed.length).toBe(Number(/(\d+) files? changed/.exec(await repo.locator('summary').innerText())![1]));
+    expect(listed.every((l) => /^[+−~] \S/.test(l))).toBe(true);
+    expect(problemsOf(page)).toEqual([]);
+  });
+
+  it('without script, every page is complete: absolute times, no hint', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(`${base}/machines/web/index.html`);
+    const stamps = await page.locator('#builds time.rel').allInnerTexts();
+    expect(stamps.length).toBe(2);
+    for (const t of stamps) expect(t).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+    await context.close();
   });
 
   it('is readable on a phone', async () => {
@@ -149,6 +196,18 @@ describe('the pages in Chromium', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await screenshot(page, 'build-phone.png');
+    // the builds table and the front page fit too: no sideways scrolling
+    for (const [path, table] of [['machines/web/index.html', '#builds'], ['index.html', '#recent'], ['index.html', '#machines']]) {
+      await page.goto(`${base}/${path}`);
+      const fits = await page.evaluate((sel) => {
+        const t = document.querySelector(sel)!;
+        return { table: t.scrollWidth - t.parentElement!.clientWidth, page: document.documentElement.scrollWidth - window.innerWidth };
+      }, table);
+      expect(fits, path).toEqual({ table: expect.any(Number), page: expect.any(Number) });
+      expect(fits.table, `${path} ${table}`).toBeLessThanOrEqual(0);
+      expect(fits.page, path).toBeLessThanOrEqual(0);
+      await screenshot(page, `${path.replace(/\//g, '-').replace('.html', '')}-phone.png`);
+    }
   });
 });
 
