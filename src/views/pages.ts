@@ -70,6 +70,20 @@ interface PagesRecord {
   blobs: Record<string, number>;
   /** SHA-256 of each history page as written, so an unchanged page is neither read nor written. */
   history?: string[];
+  /** For the newest builds only: the packages each built, for the front page (read with this record). */
+  recentBuilt?: Record<string, BuiltPackage[]>;
+}
+
+interface BuiltPackage {
+  name: string;
+  version: string;
+  change: ChangeKind;
+}
+
+/** What a build's facts say it built since its parent (nothing for a first build: it "adds" all). */
+function builtSince(facts: { parent: unknown; packages: { name: string; version: string; change: ChangeKind | null }[] }): BuiltPackage[] {
+  if (!facts.parent) return [];
+  return facts.packages.filter((p) => p.change && p.change !== 'removed').slice(0, RECENT_PACKAGES).map((p) => ({ name: p.name, version: p.version, change: p.change! }));
 }
 
 const pagesKey = (machine: string) => `machines/${machine}/pages.json`;
@@ -98,6 +112,7 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
   const recount = !previous || Object.keys(previous.builds).some((id) => !recorded.has(id));
   if (!recount) Object.assign(record.blobs, previous.blobs);
   const rendered: string[] = [];
+  const built = new Map<string, BuiltPackage[]>();
   // a page links its parent while the parent is recorded: its purge changes the page too
   const markersFor = (id: string, parent: string | null) => JSON.stringify([PAGES_VERSION, markersOf(state, id), parent === null ? null : recorded.has(parent)]);
   for (const entry of state.builds) {
@@ -114,10 +129,16 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
       record.builds[entry.id] = had;
       continue;
     }
-    record.builds[entry.id] = await renderBuildPage(store, site, state, build, markers);
+    const page = await renderBuildPage(store, site, state, build, markers);
+    record.builds[entry.id] = page.row;
+    built.set(entry.id, page.built);
     rendered.push(`${keys.buildDir(machine, entry.id)}index.html`);
   }
   const rows = buildRows(state, record);
+  record.recentBuilt = {};
+  for (const r of rows.slice(-RECENT_BUILDS)) {
+    record.recentBuilt[r.id] = built.get(r.id) ?? previous?.recentBuilt?.[r.id] ?? builtSince(await buildPageFacts(store, (await loadBuild(store, machine, r.id))!));
+  }
   if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, rows))) rendered.push(`machines/${machine}/index.html`);
   const feed = atomFeed(site, { title: `${machine}: builds`, path: `machines/${machine}/feed.xml`, page: `machines/${machine}/`, builds: rows.slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)) });
   if (await writeIfChanged(store, `machines/${machine}/feed.xml`, feed, 'application/atom+xml')) rendered.push(`machines/${machine}/feed.xml`);
@@ -139,7 +160,7 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   const feedBuilds: FeedBuild[] = [];
   const today = Math.floor(now / 86400);
   const perDay = new Map<number, number>();
-  const recent: (MachineRow & { machine: string; order: number })[] = [];
+  const recent: (MachineRow & { machine: string; order: number; built: BuiltPackage[] })[] = [];
   const unique = new Map<string, number>();
   let logical = 0;
   let builds = 0;
@@ -163,7 +184,7 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
       const day = Math.floor(r.summary.created / 86400);
       if (day > today - CHART_DAYS) perDay.set(day, (perDay.get(day) ?? 0) + 1);
     }
-    recent.push(...rows.slice(-RECENT_BUILDS).map((r, order) => ({ machine, order, ...r })));
+    recent.push(...rows.slice(-RECENT_BUILDS).map((r, order) => ({ machine, order, built: record.recentBuilt?.[r.id] ?? [], ...r })));
   }
   // newest first; builds of one machine stored in the same second keep their order
   recent.sort((a, b) => b.summary.created - a.summary.created || (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : b.order - a.order));
@@ -175,7 +196,7 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     (n) => `${Math.round(n)}`,
     { x: `day (UTC), the last ${CHART_DAYS}`, y: 'builds' },
   );
-  const recentPackages = await recentlyBuiltPackages(store, recent);
+  const recentPackages = recentlyBuiltPackages(recent);
   const physical = [...unique.values()].reduce((a, b) => a + b, 0);
   const apiMachines = machines.map((m) => ({ name: m.name, published: m.published, latest: m.latest, builds: m.builds, tags: m.tags, problems: m.problems }));
   const apiChanged = await writeIfChanged(store, `${API_PREFIX}machines.json`, machinesDocument(site, apiMachines), 'application/json');
@@ -195,27 +216,15 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   return (await writeIfChanged(store, 'index.html', html)) || feedChanged || apiChanged;
 }
 
-/**
- * The packages the newest builds across machines built (added, upgraded, downgraded or rebuilt
- * since their parent), newest first, once each: read from those builds' page facts.
- */
-async function recentlyBuiltPackages(store: Store, recent: (MachineRow & { machine: string })[]) {
-  const out: { name: string; version: string; change: ChangeKind; machine: string; id: string; created: number }[] = [];
+/** The packages the newest builds across machines built, newest first, once each. */
+function recentlyBuiltPackages(recent: { machine: string; id: string; summary: BuildRow; built: BuiltPackage[] }[]) {
+  const out: (BuiltPackage & { machine: string; id: string; created: number })[] = [];
   const seen = new Set<string>();
   for (const r of recent) {
-    if (!r.summary.parent) continue; // a first build "adds" everything: not news
-    const raw = await store.get(keys.buildPageFacts(r.machine, r.id));
-    if (!raw) continue;
-    let facts: { packages?: { name: string; version: string; change: ChangeKind | null }[] };
-    try {
-      facts = JSON.parse(raw.toString('utf8'));
-    } catch {
-      continue;
-    }
-    for (const p of facts.packages ?? []) {
-      if (!p.change || seen.has(`${p.name} ${p.version}`)) continue;
+    for (const p of r.built) {
+      if (seen.has(`${p.name} ${p.version}`)) continue;
       seen.add(`${p.name} ${p.version}`);
-      out.push({ name: p.name, version: p.version, change: p.change, machine: r.machine, id: r.id, created: r.summary.created });
+      out.push({ ...p, machine: r.machine, id: r.id, created: r.summary.created });
       if (out.length >= RECENT_PACKAGES) return out;
     }
   }
@@ -236,7 +245,7 @@ function markersOf(state: MachineState, id: string) {
   };
 }
 
-async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<BuildRow> {
+async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<{ row: BuildRow; built: BuiltPackage[] }> {
   const facts = await buildPageFacts(store, build);
   const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
   const root = '../../../';
@@ -253,7 +262,7 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
     h: helpers,
   });
   await writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html);
-  return { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: facts.total, changed: facts.changedCount };
+  return { row: { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: facts.total, changed: facts.changedCount }, built: builtSince(facts) };
 }
 
 /**
