@@ -66,8 +66,11 @@ export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedW
       recorded = parseBuildManifest((await store.get(buildKey))!, buildKey);
       assertSameArchive(recorded, manifest.archive.sha256);
     }
-    if (created || w.rewriteIndex || !(await hasBuildIndex(store, recorded))) await writeBuildIndex(store, site, recorded);
-    await w.beforeRecord?.(recorded);
+    // the build's index and what goes beside the record do not depend on each other; both come before the state
+    const index = async () => {
+      if (created || w.rewriteIndex || !(await hasBuildIndex(store, recorded))) await writeBuildIndex(store, site, recorded);
+    };
+    await Promise.all([index(), w.beforeRecord?.(recorded)]);
     await recordBuild(store, recorded);
     return { manifest: recorded, existed: !created };
   } finally {

@@ -200,14 +200,17 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
     rewriteIndex: true,
     // the same bytes, so the record's signatures (copied along) hold in the destination too
     recordBytes: raw,
+    // small objects that do not depend on each other: side by side, not a round trip each in turn
     beforeRecord: async () => {
-      await copier.copySignatures(build);
-      await copier.copyArtifacts(build, await readAttachments(copier.sourceStore, build.machine, build.id), false);
-      // the page's facts (a diff of two trees) travel with the build instead of being worked out
-      // again; unless verifying: nothing signs them, so the destination works them out from what it verified
-      if (copier.verifying) return;
-      const facts = await copier.source(keys.buildPageFacts(build.machine, build.id));
-      if (facts) await to.put(keys.buildPageFacts(build.machine, build.id), facts, { immutable: true, contentType: 'application/json' });
+      const facts = async () => {
+        // the page's facts (a diff of two trees) travel with the build instead of being worked out
+        // again; unless verifying: nothing signs them, so the destination works them out from what it verified
+        if (copier.verifying) return;
+        const data = await copier.source(keys.buildPageFacts(build.machine, build.id));
+        if (data) await to.put(keys.buildPageFacts(build.machine, build.id), data, { immutable: true, contentType: 'application/json' });
+      };
+      const artifacts = async () => copier.copyArtifacts(build, await readAttachments(copier.sourceStore, build.machine, build.id), false);
+      await Promise.all([copier.copySignatures(build), artifacts(), facts()]);
     },
   });
 }
@@ -287,14 +290,14 @@ class ObjectCopier {
   async copyArtifacts(build: BuildManifest, attached: ArtifactRecord[], all: boolean): Promise<void> {
     const records = [...(all ? (build.artifacts ?? []) : []), ...attached];
     const missing: string[] = [];
-    for (const a of records) {
+    await forEachLimit(records, PARALLEL_COPIES, async (a) => {
       const key = keys.buildArtifact(build.machine, build.id, a.name);
-      if ((await this.to.stat(key))?.size === a.size) continue;
+      if ((await this.to.stat(key))?.size === a.size) return;
       missing.push(key);
       if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
-    }
+    });
     await this.copy(missing);
-    for (const a of [...(build.artifacts ?? []), ...attached]) await writeDigests(this.to, keys.buildArtifact(build.machine, build.id, a.name), a, { immutable: true });
+    await forEachLimit([...(build.artifacts ?? []), ...attached], PARALLEL_COPIES, async (a) => void (await writeDigests(this.to, keys.buildArtifact(build.machine, build.id, a.name), a, { immutable: true })));
     const list = await this.from.get(keys.buildAttachments(build.machine, build.id));
     if (list) await this.to.put(keys.buildAttachments(build.machine, build.id), list, { contentType: 'application/json' });
   }
@@ -414,7 +417,18 @@ class ObjectCopier {
       // a blob's name carries its SHA-256: the destination need not hash it, and a bucket verifies it
       const blobSha = /^blobs\/[0-9a-f]{2}\/([0-9a-f]{64})\/(?!meta\.json$)/.exec(key)?.[1];
       await this.to.putFile(key, file, { immutable: true, deferSync: true, contentType: contentTypeOf(key), sha256: blobSha });
+      if (blobSha) await this.copyFileList(blobSha);
     });
+  }
+
+  /**
+   * A new package's file list goes with it, when the source has one. Not from a source being
+   * verified: nothing signs a list, so the destination lists the verified package itself when asked.
+   */
+  private async copyFileList(sha256: string): Promise<void> {
+    if (this.verifying) return;
+    const list = await this.from.get(keys.blobFiles(sha256));
+    if (list) await this.to.put(keys.blobFiles(sha256), list, { immutable: true, contentType: 'application/gzip' });
   }
 
   /**
@@ -435,11 +449,12 @@ class ObjectCopier {
 
   /** The site-key signatures beside the build's record (build.json.<key id>.sig), as the source has them. */
   async copySignatures(build: BuildManifest): Promise<void> {
-    for await (const key of this.from.list(keys.buildDir(build.machine, build.id))) {
-      if (!/\/build\.json\.[0-9a-f]{16}\.sig$/.test(key)) continue;
+    const signatures: string[] = [];
+    for await (const key of this.from.list(keys.buildDir(build.machine, build.id))) if (/\/build\.json\.[0-9a-f]{16}\.sig$/.test(key)) signatures.push(key);
+    await forEachLimit(signatures, PARALLEL_COPIES, async (key) => {
       const data = await this.from.get(key);
       if (data) await this.to.put(key, data, { contentType: 'application/json' });
-    }
+    });
   }
 
   async dispose(): Promise<void> {

@@ -15,3 +15,11 @@ export async function forEachLimit<T>(items: readonly T[], limit: number, work: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed !== null) throw failed;
 }
+
+/** `work` over `items`, at most `limit` in flight, the results in the items' order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  const indexed = items.map((item, i) => ({ item, i }));
+  await forEachLimit(indexed, limit, async ({ item, i }) => void (out[i] = await work(item)));
+  return out;
+}

@@ -57,10 +57,12 @@ async function writeClientConfig(store: Store, site: SiteSettings, dir: string, 
     if (parts.length) files.push([MACHINE_KEYS, Buffer.concat(parts), 'application/pgp-keys']);
     else await store.delete(`${dir}${MACHINE_KEYS}`);
   }
-  for (const [name, data, contentType] of files) {
-    const have = await store.get(`${dir}${name}`);
-    if (!have || !have.equals(Buffer.from(data))) await store.put(`${dir}${name}`, data, { contentType });
-  }
+  await Promise.all(
+    files.map(async ([name, data, contentType]) => {
+      const have = await store.get(`${dir}${name}`);
+      if (!have || !have.equals(Buffer.from(data))) await store.put(`${dir}${name}`, data, { contentType });
+    }),
+  );
 }
 
 /** Beside a machine's (or tag's) binrepos.conf: the public keys that signed its packages. */
@@ -97,16 +99,17 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
   for (let round = 0; round < 5; round++) {
     const state = await readState(store, machine);
     if (!state) return;
-    if (state.published) {
+    // each view's index before its client configuration; the views themselves side by side
+    const published = async () => {
+      if (!state.published) return removePublishedViews(store, machine);
       await writeIndexView(store, site, keys.machineBinpkgs(machine), machine, state.published);
       await writeClientConfig(store, site, `machines/${machine}/`, state, state.published);
-    } else await removePublishedViews(store, machine);
-    for (const [tag, id] of Object.entries(state.tags)) {
+    };
+    const tagged = Object.entries(state.tags).map(async ([tag, id]) => {
       await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
       await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, state, id, tag);
-    }
-    await removeStaleTagViews(store, machine, state);
-    await writePublishedArtifacts(store, machine, state.published);
+    });
+    await Promise.all([published(), ...tagged, removeStaleTagViews(store, machine, state), writePublishedArtifacts(store, machine, state.published)]);
     const after = await readState(store, machine);
     if (after && viewKey(after) === viewKey(state)) {
       await renderMachinePages(store, site, machine);

@@ -18,7 +18,8 @@ import { parseCpv } from '../binpkg/version.js';
 import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
 import { loadBuild, signerCounts } from '../records/build-manifest.js';
 import { loadTreeEntries, loadTreeManifest, readTreeFile, type TreeCache } from '../records/tree-files.js';
-import { diffBuilds, repoMarks, worldOf, type BuildDiff, type ChangeKind } from '../records/build-diff.js';
+import { diffBuilds, diffPackages, repoMarks, worldOf, type BuildDiff, type ChangeKind, type PackageChange } from '../records/build-diff.js';
+import { packagePageKey, pageName, updatePackagePages, type BuildChanges } from './package-pages.js';
 import { listMachines, readState, type MachineState } from '../records/machine-state.js';
 import { keys } from '../store/keys.js';
 import { buildArtifacts } from '../records/artifacts.js';
@@ -28,6 +29,7 @@ import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { bytes, when } from '../util/format.js';
 import { barChart } from './charts.js';
+import { mapLimit } from '../util/pool.js';
 import { configDiff } from './config-diff.js';
 
 /** Bump when templates change what a build page shows, so existing pages are rendered again. */
@@ -70,6 +72,8 @@ interface PagesRecord {
   blobs: Record<string, number>;
   /** SHA-256 of each history page as written, so an unchanged page is neither read nor written. */
   history?: string[];
+  /** Set once the machine's package pages exist (views/package-pages.ts); a record without it has them all written. */
+  packagePages?: 1;
   /** For the newest builds only: the packages each built, for the front page (read with this record). */
   recentBuilt?: Record<string, BuiltPackage[]>;
 }
@@ -113,6 +117,7 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
   if (!recount) Object.assign(record.blobs, previous.blobs);
   const rendered: string[] = [];
   const built = new Map<string, BuiltPackage[]>();
+  const fresh: BuildChanges[] = [];
   // a page links its parent while the parent is recorded: its purge changes the page too
   const markersFor = (id: string, parent: string | null) => JSON.stringify([PAGES_VERSION, markersOf(state, id), parent === null ? null : recorded.has(parent)]);
   for (const entry of state.builds) {
@@ -132,23 +137,34 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
     const page = await renderBuildPage(store, site, state, build, markers);
     record.builds[entry.id] = page.row;
     built.set(entry.id, page.built);
+    if (!previous?.builds[entry.id]) fresh.push({ id: entry.id, created: build.created, changes: page.changes });
     rendered.push(`${keys.buildDir(machine, entry.id)}index.html`);
   }
   const rows = buildRows(state, record);
+  // builds went (purge, delete), or no package pages yet: all of them again, from every build's facts
+  const all = recount || !previous?.packagePages ? await allBuildChanges(store, machine, rows) : null;
+  await updatePackagePages({ store, site, state, eta, helpers, rendered }, fresh, all);
+  record.packagePages = 1;
   record.recentBuilt = {};
   for (const r of rows.slice(-RECENT_BUILDS)) {
     record.recentBuilt[r.id] = built.get(r.id) ?? previous?.recentBuilt?.[r.id] ?? builtSince(await buildPageFacts(store, (await loadBuild(store, machine, r.id))!));
   }
-  if (await writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, rows))) rendered.push(`machines/${machine}/index.html`);
   const feed = atomFeed(site, { title: `${machine}: builds`, path: `machines/${machine}/feed.xml`, page: `machines/${machine}/`, builds: rows.slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)) });
-  if (await writeIfChanged(store, `machines/${machine}/feed.xml`, feed, 'application/atom+xml')) rendered.push(`machines/${machine}/feed.xml`);
   const api = `${API_PREFIX}machines/${machine}/builds.json`;
   const apiBuilds = rows.map((r) => {
     const { machine: _, ...b } = feedBuild(machine, r);
     return { ...b, kept: r.markers.kept };
   });
-  if (await writeIfChanged(store, api, buildsDocument(site, machine, apiBuilds), 'application/json')) rendered.push(api);
-  record.history = await renderHistoryPages(store, site, machine, rows, previous?.history ?? [], rendered);
+  // independent of each other: written side by side (a bucket's round trips are the cost); the
+  // record that remembers them goes last, so a render cut short is done again, never skipped
+  const written = (key: string) => (changed: boolean) => void (changed && rendered.push(key));
+  const [history] = await Promise.all([
+    renderHistoryPages(store, site, machine, rows, previous?.history ?? [], rendered),
+    writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, rows)).then(written(`machines/${machine}/index.html`)),
+    writeIfChanged(store, `machines/${machine}/feed.xml`, feed, 'application/atom+xml').then(written(`machines/${machine}/feed.xml`)),
+    writeIfChanged(store, api, buildsDocument(site, machine, apiBuilds), 'application/json').then(written(api)),
+  ]);
+  record.history = history;
   await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
   return { rendered, record };
 }
@@ -164,10 +180,14 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   const unique = new Map<string, number>();
   let logical = 0;
   let builds = 0;
-  for (const machine of await listMachines(store)) {
-    const state = await readState(store, machine);
+  // two small reads per machine, side by side: on a bucket, 50 machines are 100 round trips
+  const loaded = await mapLimit(await listMachines(store), 16, async (machine) => {
+    const [state, record] = await Promise.all([readState(store, machine), readPagesRecord(store, machine)]);
+    return { machine, state, record };
+  });
+  for (const { machine, state, record: had } of loaded) {
     // a machine whose pages were never rendered (a store older than the pages) gets them now
-    const record = (await readPagesRecord(store, machine)) ?? (await renderMachine(store, site, machine))?.record;
+    const record = had ?? (await renderMachine(store, site, machine))?.record;
     if (!state || !record) continue;
     for (const [sha, size] of Object.entries(record.blobs)) unique.set(sha, size);
     for (const b of Object.values(record.builds)) logical += b.bytes;
@@ -199,8 +219,6 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   const recentPackages = recentlyBuiltPackages(recent);
   const physical = [...unique.values()].reduce((a, b) => a + b, 0);
   const apiMachines = machines.map((m) => ({ name: m.name, published: m.published, latest: m.latest, builds: m.builds, tags: m.tags, problems: m.problems }));
-  const apiChanged = await writeIfChanged(store, `${API_PREFIX}machines.json`, machinesDocument(site, apiMachines), 'application/json');
-  const feedChanged = await writeIfChanged(store, 'feed.xml', atomFeed(site, { title: 'All machines: builds', path: 'feed.xml', page: '', builds: feedBuilds }), 'application/atom+xml');
   const html = eta.render('./front', {
     root: '',
     site,
@@ -213,7 +231,24 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
     totals: { builds, packages: unique.size, physical, logical, saved: Math.max(0, logical - physical) },
     h: helpers,
   });
-  return (await writeIfChanged(store, 'index.html', html)) || feedChanged || apiChanged;
+  const changed = await Promise.all([
+    writeIfChanged(store, 'index.html', html),
+    writeIfChanged(store, `${API_PREFIX}machines.json`, machinesDocument(site, apiMachines), 'application/json'),
+    writeIfChanged(store, 'feed.xml', atomFeed(site, { title: 'All machines: builds', path: 'feed.xml', page: '', builds: feedBuilds }), 'application/atom+xml'),
+  ]);
+  return changed.some(Boolean);
+}
+
+/** What every rendered build changed and holds, from its page facts (one read per build: a purge's or an upgrade's cost). */
+async function allBuildChanges(store: Store, machine: string, rows: MachineRow[]): Promise<BuildChanges[]> {
+  const out: BuildChanges[] = [];
+  for (const r of rows) {
+    const build = await loadBuild(store, machine, r.id);
+    if (!build) continue;
+    const facts = await buildPageFacts(store, build);
+    out.push({ id: r.id, created: r.summary.created, changes: facts.changes, names: [...new Set(facts.packages.map((p) => p.name))] });
+  }
+  return out;
 }
 
 /** The packages the newest builds across machines built, newest first, once each. */
@@ -245,7 +280,7 @@ function markersOf(state: MachineState, id: string) {
   };
 }
 
-async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<{ row: BuildRow; built: BuiltPackage[] }> {
+async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<{ row: BuildRow; built: BuiltPackage[]; changes: PackageChange[] }> {
   const facts = await buildPageFacts(store, build);
   const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
   const root = '../../../';
@@ -262,7 +297,7 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
     h: helpers,
   });
   await writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html);
-  return { row: { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: facts.total, changed: facts.changedCount }, built: builtSince(facts) };
+  return { row: { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: facts.total, changed: facts.changedCount }, built: builtSince(facts), changes: facts.changes };
 }
 
 /**
@@ -294,7 +329,7 @@ async function computeFacts(store: Store, build: BuildManifest) {
   for (const c of diff?.packages ?? []) if (c.to) changeOf.set(`${c.to.cpv} ${c.to.buildId}`, c.change);
   const packages = [...build.binpkgs.packages]
     .sort((a, b) => (a.stanza.CPV < b.stanza.CPV ? -1 : a.stanza.CPV > b.stanza.CPV ? 1 : 0))
-    .map((p) => packageRow(p, '../../../', changeOf.get(`${p.stanza.CPV} ${p.stanza.BUILD_ID ?? ''}`) ?? null));
+    .map((p) => packageRow(p, '../../../', build.machine, changeOf.get(`${p.stanza.CPV} ${p.stanza.BUILD_ID ?? ''}`) ?? null));
   const etc = await loadTreeEntries(store, build, 'etc-portage', trees);
   const parentEtc = parent && diff?.config.changed.length ? await loadTreeEntries(store, parent, 'etc-portage', trees) : null;
   const etcFiles = [];
@@ -333,6 +368,8 @@ async function computeFacts(store: Store, build: BuildManifest) {
     parent: parent ? { id: parent.id } : build.parent ? { id: build.parent, gone: true } : null,
     packages,
     removed: (diff?.packages ?? []).filter((c) => c.change === 'removed'),
+    // every package change since the parent (a first build adds all): the package pages' entries
+    changes: diff ? diff.packages : diffPackages([], build.binpkgs.packages),
     counts: countChanges(diff),
     changedCount: diff?.packages.length ?? build.binpkgs.packages.length,
     world,
@@ -416,7 +453,7 @@ async function renderHistoryPages(store: Store, site: SiteSettings, machine: str
   return hashes;
 }
 
-function packageRow(p: PackageRecord, root: string, change: ChangeKind | null) {
+function packageRow(p: PackageRecord, root: string, machine: string, change: ChangeKind | null) {
   const cpv = parseCpv(p.stanza.CPV);
   return {
     name: cpv ? `${cpv.category}/${cpv.pn}` : p.stanza.CPV,
@@ -425,6 +462,7 @@ function packageRow(p: PackageRecord, root: string, change: ChangeKind | null) {
     size: p.size,
     buildId: p.stanza.BUILD_ID ?? '',
     href: `${root}blobs/${p.stanza.PATH}`,
+    page: cpv ? `${root}${packagePageKey(machine, `${cpv.category}/${cpv.pn}`).split('/').map(encodeURIComponent).join('/')}` : null,
     description: p.description ?? '',
     signed: p.signed,
     signer: p.signer ?? null,

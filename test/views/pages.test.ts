@@ -180,6 +180,27 @@ describe('the pages in Chromium', () => {
     expect(problemsOf(page)).toEqual([]);
   });
 
+  it("a package's page: every build in which it changed, and how, newest first", async () => {
+    const build2 = await open('builds/web/2/index.html');
+    await build2.locator('#packages tbody tr', { hasText: 'dev-libs/libfoo' }).first().locator('a.history').click();
+    await build2.waitForLoadState('load');
+    expect(new URL(build2.url()).pathname).toBe('/machines/web/packages/dev-libs/libfoo.html');
+    expect(await build2.locator('h1').innerText()).toBe('dev-libs/libfoo on web');
+    const rows = await build2.locator('#package-log tbody tr').allInnerTexts();
+    const cells = rows.map((r) => r.split('\t').map((c) => c.trim()));
+    // the same as gbp log, newest first
+    const log = (await gbp(['--store', store, '--json', 'log', 'web', 'dev-libs/libfoo'])).json().reverse();
+    expect(cells.map((c) => [c[0], c[2].split(' ')[0]])).toEqual(log.map((e: { build: string; change: string }) => [e.build, e.change]));
+    expect(cells.at(-1)![2]).toMatch(/^added\b/);
+    expect(cells.at(-1)![4]).toMatch(/^dev-libs\/libfoo-2\.1\.3 \(\d\)$/);
+    // a package of mail only has mail's page
+    const res = await build2.request.get(`${base}/machines/mail/packages/dev-libs/libfoo.html`);
+    expect(res.status()).toBe(200);
+    expect((await build2.request.get(`${base}/machines/web/packages/app-misc/no-such.html`)).status()).toBe(404);
+    await screenshot(build2, 'package.png');
+    expect(problemsOf(build2)).toEqual([]);
+  });
+
   it('without script, every page is complete: absolute times, no hint', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const page = await context.newPage();
@@ -259,6 +280,14 @@ describe('the whole site', () => {
     expect(html).toMatch(/1 <span class="muted">\(purged\)<\/span>/);
     expect(html).not.toContain('href="../1/index.html"');
     expect(readFileSync(join(store, 'machines/web/index.html'), 'utf8')).not.toContain('builds/web/1/');
+    // package pages follow: build 1 is gone from them
+    const libfoo = readFileSync(join(store, 'machines/web/packages/dev-libs/libfoo.html'), 'utf8');
+    expect(libfoo).not.toContain('builds/web/1/');
+    expect(libfoo).toContain('builds/web/2/');
+    // a package build 2 removed keeps its page, with only that removal left on it
+    const tools = readFileSync(join(store, 'machines/web/packages/app-misc/tools.html'), 'utf8');
+    expect(tools).toContain('<span class="change-removed">removed</span>');
+    expect(tools).not.toContain('<span class="change-added">added</span>');
   });
 
   it('fsck finds a missing page (exit 8) and --repair renders it again', async () => {

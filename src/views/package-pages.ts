@@ -1,0 +1,121 @@
+/**
+ * A page per package and machine (`machines/<m>/packages/<category>/<name>.html`): every recorded
+ * build in which it changed and how, the page form of `gbp log`. Each page has its entries beside
+ * it (`<name>.json`), so a new build touches only the pages of the packages it changed: one read
+ * and two writes each, never a walk of the machine's history. A purge or delete (builds gone) or a
+ * machine without entries yet rebuilds them all from the builds' page facts.
+ */
+import type { Eta } from 'eta';
+import type { PackageChange } from '../records/build-diff.js';
+import type { MachineState } from '../records/machine-state.js';
+import type { SiteSettings } from '../store/site.js';
+import type { Store } from '../store/store.js';
+import { forEachLimit } from '../util/pool.js';
+
+export interface PackageEntry {
+  build: string;
+  created: number;
+  /** `category/name:slot` for a slot other than 0, as gbp diff names it. */
+  slotted: string;
+  change: PackageChange['change'];
+  from: PackageChange['from'];
+  to: PackageChange['to'];
+}
+
+/** What one build changed, as its page facts recorded it. */
+export interface BuildChanges {
+  id: string;
+  created: number;
+  changes: PackageChange[];
+  /** Every package name the build holds (`category/name`): each keeps a page, even with no entry left. */
+  names?: string[];
+}
+
+/** Package names as PMS allows them: a path segment each, never `.` or `..`. */
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/;
+const PARALLEL = 16;
+
+/** `category/name` of a change (its slot dropped): the page it belongs to, or null for a name no page can have. */
+export function pageName(change: PackageChange): string | null {
+  const name = change.package.split(':')[0];
+  const [category, pn, extra] = name.split('/');
+  return extra === undefined && category && pn && NAME.test(category) && NAME.test(pn) ? name : null;
+}
+
+export const packagePageKey = (machine: string, name: string) => `machines/${machine}/packages/${name}.html`;
+const entriesKey = (machine: string, name: string) => `machines/${machine}/packages/${name}.json`;
+
+function entriesOf(builds: BuildChanges[]): Map<string, PackageEntry[]> {
+  const out = new Map<string, PackageEntry[]>();
+  for (const b of builds) {
+    for (const c of b.changes) {
+      const name = pageName(c);
+      if (!name) continue;
+      const list = out.get(name) ?? [];
+      list.push({ build: b.id, created: b.created, slotted: c.package, change: c.change, from: c.from, to: c.to });
+      out.set(name, list);
+    }
+  }
+  return out;
+}
+
+export interface PackagePagesContext {
+  store: Store;
+  site: SiteSettings;
+  state: MachineState;
+  eta: Eta;
+  helpers: object;
+  /** Pages written, for the caller's report. */
+  rendered: string[];
+}
+
+/**
+ * Adds the entries of `fresh` builds to the pages of the packages they changed; with `all`, the
+ * entries of every recorded build replace what the pages had.
+ */
+export async function updatePackagePages(ctx: PackagePagesContext, fresh: BuildChanges[], all: BuildChanges[] | null): Promise<void> {
+  const { store, state } = ctx;
+  const machine = state.machine;
+  if (all) {
+    const entries = entriesOf(all);
+    for (const b of all) for (const n of b.names ?? []) if (!entries.has(n) && pageName({ package: n } as PackageChange)) entries.set(n, []);
+    // pages of packages no recorded build holds any more go (their builds were purged)
+    const keep = new Set([...entries.keys()].flatMap((n) => [packagePageKey(machine, n), entriesKey(machine, n)]));
+    const stale: string[] = [];
+    for await (const key of store.list(`machines/${machine}/packages/`)) if (!keep.has(key)) stale.push(key);
+    await forEachLimit(stale, PARALLEL, (key) => store.delete(key));
+    await forEachLimit([...entries], PARALLEL, ([name, list]) => writePage(ctx, name, list));
+    return;
+  }
+  const added = entriesOf(fresh);
+  await forEachLimit([...added], PARALLEL, async ([name, list]) => {
+    const raw = await store.get(entriesKey(machine, name));
+    let had: PackageEntry[] = [];
+    try {
+      had = raw ? (JSON.parse(raw.toString('utf8')) as { entries: PackageEntry[] }).entries : [];
+    } catch {
+      had = []; // a damaged record: the page starts again from what this build says
+    }
+    const builds = new Set(list.map((e) => e.build));
+    await writePage(ctx, name, [...had.filter((e) => !builds.has(e.build)), ...list]);
+  });
+}
+
+async function writePage(ctx: PackagePagesContext, name: string, entries: PackageEntry[]): Promise<void> {
+  const { store, state } = ctx;
+  const machine = state.machine;
+  const recorded = new Set(state.builds.map((b) => b.id));
+  const order = new Map(state.builds.map((b, i) => [b.id, i]));
+  const live = entries.filter((e) => recorded.has(e.build)).sort((a, b) => (order.get(a.build) ?? 0) - (order.get(b.build) ?? 0));
+  await store.put(entriesKey(machine, name), `${JSON.stringify({ format: 1, package: name, entries: live })}\n`, { contentType: 'application/json' });
+  const html = ctx.eta.render('./package', {
+    root: '../../../../',
+    site: ctx.site,
+    machine,
+    name,
+    entries: [...live].reverse(),
+    h: ctx.helpers,
+  });
+  await store.put(packagePageKey(machine, name), html, { contentType: 'text/html; charset=utf-8' });
+  ctx.rendered.push(packagePageKey(machine, name));
+}
