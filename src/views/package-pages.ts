@@ -1,9 +1,10 @@
 /**
  * A page per package and machine (`machines/<m>/packages/<category>/<name>.html`): every recorded
- * build in which it changed and how, the page form of `gbp log`. Each page has its entries beside
- * it (`<name>.json`), so a new build touches only the pages of the packages it changed: one read
- * and two writes each, never a walk of the machine's history. A purge or delete (builds gone) or a
- * machine without entries yet rebuilds them all from the builds' page facts.
+ * build in which it changed and how, the page form of `gbp log`. Each page carries its entries in
+ * a comment, so a new build touches only the pages of the packages it changed: one read and one
+ * write each, never a walk of the machine's history (on a bucket every request counts). A purge
+ * or delete (builds gone) or a machine without package pages yet rebuilds them all from the
+ * builds' page facts.
  */
 import type { Eta } from 'eta';
 import type { PackageChange } from '../records/build-diff.js';
@@ -43,7 +44,17 @@ export function pageName(change: PackageChange): string | null {
 }
 
 export const packagePageKey = (machine: string, name: string) => `machines/${machine}/packages/${name}.html`;
-const entriesKey = (machine: string, name: string) => `machines/${machine}/packages/${name}.json`;
+/** The entries inside the page: JSON in a comment, with `--` escaped (JSON allows \u002d) so it cannot end it. */
+const ENTRIES_START = '<!-- gbp:entries ';
+const ENTRIES_END = ' -->';
+const entriesComment = (entries: PackageEntry[]) => `${ENTRIES_START}${JSON.stringify({ format: 1, entries }).replace(/--/g, '-\\u002d')}${ENTRIES_END}`;
+
+function entriesFromPage(html: string): PackageEntry[] {
+  const at = html.lastIndexOf(ENTRIES_START);
+  if (at < 0) return [];
+  const end = html.indexOf(ENTRIES_END, at);
+  return (JSON.parse(html.slice(at + ENTRIES_START.length, end)) as { entries: PackageEntry[] }).entries;
+}
 
 function entriesOf(builds: BuildChanges[]): Map<string, PackageEntry[]> {
   const out = new Map<string, PackageEntry[]>();
@@ -80,7 +91,7 @@ export async function updatePackagePages(ctx: PackagePagesContext, fresh: BuildC
     const entries = entriesOf(all);
     for (const b of all) for (const n of b.names ?? []) if (!entries.has(n) && pageName({ package: n } as PackageChange)) entries.set(n, []);
     // pages of packages no recorded build holds any more go (their builds were purged)
-    const keep = new Set([...entries.keys()].flatMap((n) => [packagePageKey(machine, n), entriesKey(machine, n)]));
+    const keep = new Set([...entries.keys()].map((n) => packagePageKey(machine, n)));
     const stale: string[] = [];
     for await (const key of store.list(`machines/${machine}/packages/`)) if (!keep.has(key)) stale.push(key);
     await forEachLimit(stale, PARALLEL, (key) => store.delete(key));
@@ -89,10 +100,10 @@ export async function updatePackagePages(ctx: PackagePagesContext, fresh: BuildC
   }
   const added = entriesOf(fresh);
   await forEachLimit([...added], PARALLEL, async ([name, list]) => {
-    const raw = await store.get(entriesKey(machine, name));
+    const raw = await store.get(packagePageKey(machine, name));
     let had: PackageEntry[] = [];
     try {
-      had = raw ? (JSON.parse(raw.toString('utf8')) as { entries: PackageEntry[] }).entries : [];
+      had = raw ? entriesFromPage(raw.toString('utf8')) : [];
     } catch {
       had = []; // a damaged record: the page starts again from what this build says
     }
@@ -107,7 +118,6 @@ async function writePage(ctx: PackagePagesContext, name: string, entries: Packag
   const recorded = new Set(state.builds.map((b) => b.id));
   const order = new Map(state.builds.map((b, i) => [b.id, i]));
   const live = entries.filter((e) => recorded.has(e.build)).sort((a, b) => (order.get(a.build) ?? 0) - (order.get(b.build) ?? 0));
-  await store.put(entriesKey(machine, name), `${JSON.stringify({ format: 1, package: name, entries: live })}\n`, { contentType: 'application/json' });
   const html = ctx.eta.render('./package', {
     root: '../../../../',
     site: ctx.site,
@@ -116,6 +126,6 @@ async function writePage(ctx: PackagePagesContext, name: string, entries: Packag
     entries: [...live].reverse(),
     h: ctx.helpers,
   });
-  await store.put(packagePageKey(machine, name), html, { contentType: 'text/html; charset=utf-8' });
+  await store.put(packagePageKey(machine, name), `${html}${entriesComment(live)}\n`, { contentType: 'text/html; charset=utf-8' });
   ctx.rendered.push(packagePageKey(machine, name));
 }
