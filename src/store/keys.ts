@@ -35,6 +35,8 @@ export const keys = {
   buildBinpkgs: (machine: string, id: string) => `builds/${machine}/${id}/binpkgs/`,
   /** What the build's page shows that depends only on the build and its parent (views/pages.ts). */
   buildPageFacts: (machine: string, id: string) => `builds/${machine}/${id}/page.json`,
+  /** The static API's document of one build (views/static-api.ts): versioned, immutable, gone with the build. */
+  buildApiFacts: (machine: string, id: string) => `builds/${machine}/${id}/facts.v1.json`,
   machineState: (machine: string) => `machines/${machine}/state.json`,
   /** Page `page` (from 1, oldest builds first) of a machine's build history (views/pages.ts). */
   machineHistoryPage: (machine: string, page: number) => `machines/${machine}/history/${page}.html`,

@@ -24,7 +24,7 @@ import { listMachines, readState, type MachineState } from '../records/machine-s
 import { keys } from '../store/keys.js';
 import { buildArtifacts } from '../records/artifacts.js';
 import { atomFeed, FEED_ENTRIES, type FeedBuild } from './feeds.js';
-import { API_PREFIX, buildsDocument, machinesDocument } from './static-api.js';
+import { API_PREFIX, buildFactsDocument, buildsDocument, machinesDocument, type ApiBuildFacts } from './static-api.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { bytes, when } from '../util/format.js';
@@ -134,7 +134,8 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
       record.builds[entry.id] = had;
       continue;
     }
-    const page = await renderBuildPage(store, site, state, build, markers);
+    // the build's API document is immutable: written once, when its page first is (or on upgrade)
+    const page = await renderBuildPage(store, site, state, build, markers, !previous?.builds[entry.id] || !previous?.packagePages);
     record.builds[entry.id] = page.row;
     built.set(entry.id, page.built);
     if (!previous?.builds[entry.id]) fresh.push({ id: entry.id, created: build.created, changes: page.changes });
@@ -239,6 +240,24 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   return changed.some(Boolean);
 }
 
+function apiFacts(site: SiteSettings, build: BuildManifest, facts: Awaited<ReturnType<typeof computeFacts>>, artifacts: Awaited<ReturnType<typeof buildArtifacts>>): ApiBuildFacts {
+  const dir = `${site.baseUrl}/builds/${build.machine}/${build.id}/`;
+  return {
+    machine: build.machine,
+    id: build.id,
+    created: build.created,
+    parent: build.parent,
+    packages: facts.packages.map((p) => ({ name: p.name, version: p.version, slot: p.slot, buildId: p.buildId, size: p.size, change: p.change, signer: p.signer, url: `${site.baseUrl}/blobs/${p.href.split('blobs/')[1]}` })),
+    removed: facts.removed.map((r) => ({ package: r.package, from: r.from })),
+    world: facts.world,
+    worldChanges: facts.worldDiff,
+    config: facts.etcFiles.map((f) => ({ path: f.path, type: f.type, status: f.status })),
+    configRemoved: facts.removedConfig,
+    repos: facts.repos.map((r) => ({ name: r.name, timestamp: r.timestamp, commit: r.commit, files: r.files, changed: r.changed })),
+    artifacts: artifacts.map((a) => ({ name: a.name, size: a.size, sha512: a.sha512, blake2b: a.blake2b, signer: a.signer ?? null, url: `${dir}artifacts/${a.name}` })),
+  };
+}
+
 /** What every rendered build changed and holds, from its page facts (one read per build: a purge's or an upgrade's cost). */
 async function allBuildChanges(store: Store, machine: string, rows: MachineRow[]): Promise<BuildChanges[]> {
   const out: BuildChanges[] = [];
@@ -280,8 +299,10 @@ function markersOf(state: MachineState, id: string) {
   };
 }
 
-async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string): Promise<{ row: BuildRow; built: BuiltPackage[]; changes: PackageChange[] }> {
+async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string, writeApi: boolean): Promise<{ row: BuildRow; built: BuiltPackage[]; changes: PackageChange[] }> {
   const facts = await buildPageFacts(store, build);
+  const artifacts = await buildArtifacts(store, build);
+  if (writeApi) await store.put(keys.buildApiFacts(build.machine, build.id), buildFactsDocument(apiFacts(site, build, facts, artifacts)), { contentType: 'application/json' });
   const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
   const root = '../../../';
   const html = eta.render('./build', {
@@ -292,7 +313,7 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
     build,
     markers: m,
     clientConfig: m.published ? `${root}machines/${build.machine}/` : m.tags.length ? `${root}machines/${build.machine}/tags/${m.tags[0]}/` : null,
-    artifacts: await buildArtifacts(store, build),
+    artifacts,
     state,
     h: helpers,
   });

@@ -50,6 +50,31 @@ export function buildsDocument(site: SiteSettings, machine: string, builds: ApiB
   return json({
     format: 1,
     machine,
-    builds: builds.map((b) => ({ ...b, page: `${site.baseUrl}/builds/${machine}/${b.id}/`, record: `${site.baseUrl}/builds/${machine}/${b.id}/build.json` })),
+    builds: builds.map((b) => ({
+      ...b,
+      page: `${site.baseUrl}/builds/${machine}/${b.id}/`,
+      record: `${site.baseUrl}/builds/${machine}/${b.id}/build.json`,
+      facts: `${site.baseUrl}/builds/${machine}/${b.id}/facts.v1.json`,
+    })),
   });
+}
+
+/** What a build page shows, as data (everything but the marks, which builds.json has): immutable. */
+export interface ApiBuildFacts {
+  machine: string;
+  id: string;
+  created: number;
+  parent: string | null;
+  packages: { name: string; version: string; slot: string; buildId: string; size: number; change: string | null; signer: string | null; url: string }[];
+  removed: { package: string; from: { cpv: string; buildId: string } | null }[];
+  world: string[];
+  worldChanges: { added: string[]; removed: string[] } | null;
+  config: { path: string; type: string; status: string | null }[];
+  configRemoved: string[];
+  repos: { name: string; timestamp: string | null; commit: string | null; files: number; changed: number | null }[];
+  artifacts: { name: string; size: number; sha512: string; blake2b: string; signer: string | null; url: string }[];
+}
+
+export function buildFactsDocument(facts: ApiBuildFacts): string {
+  return json({ format: 1, ...facts });
 }

@@ -34,12 +34,31 @@ describe('static API', () => {
     ]);
     expect(web.builds[1].changed).toBeGreaterThan(0);
 
+    // a build's facts, as its page shows them: packages with their change marks (what gbp diff says)
+    expect(web.builds[1].facts).toBe(`${base}/builds/web/2/facts.v1.json`);
+    const facts = read(store, 'builds/web/2/facts.v1.json');
+    expect(facts).toMatchObject({ format: 1, machine: 'web', id: '2', parent: '1' });
+    const diff = (await gbp(['--store', store, '--json', 'diff', 'web', '1', '2'])).json();
+    const marked = facts.packages.filter((p: { change: string | null }) => p.change).map((p: { name: string; change: string }) => `${p.name} ${p.change}`).sort();
+    const said = diff.packages.filter((c: { change: string }) => c.change !== 'removed').map((c: { package: string; change: string }) => `${c.package.split(':')[0]} ${c.change}`).sort();
+    expect(marked).toEqual(said);
+    expect(facts.removed.map((r: { package: string }) => r.package)).toEqual(diff.packages.filter((c: { change: string }) => c.change === 'removed').map((c: { package: string }) => c.package));
+    expect(facts.packages.length).toBe(6);
+    for (const p of facts.packages) expect(existsSync(join(store, p.url.slice(base.length + 1))), p.url).toBe(true);
+    expect(facts.config.filter((f: { status: string | null }) => f.status === 'changed').map((f: { path: string }) => f.path)).toEqual(diff.config.changed);
+    expect(facts.world).toContain('app-misc/hello');
+    expect(facts.repos).toEqual([expect.objectContaining({ name: 'test_repo', changed: diff.repos[0].filesChanged })]);
+    // immutable: a publish does not rewrite it
+    const before = readFileSync(join(store, 'builds/web/2/facts.v1.json'), 'utf8');
+
     expect((await gbp(['--store', store, 'publish', 'web', '1'])).code).toBe(0);
     expect(read(store, 'api/v1/machines/web/builds.json').builds.map((b: { published: boolean }) => b.published)).toEqual([true, false]);
+    expect(readFileSync(join(store, 'builds/web/2/facts.v1.json'), 'utf8')).toBe(before);
     expect(read(store, 'api/v1/machines.json').machines[1].problems).toEqual(['latest build 2 is not published']);
 
     expect((await gbp(['--store', store, 'delete', 'web', '--force'])).code).toBe(0);
     expect(read(store, 'api/v1/machines.json').machines.map((m: { name: string }) => m.name)).toEqual(['db']);
     expect(existsSync(join(store, 'api/v1/machines/web/builds.json'))).toBe(false);
+    expect(existsSync(join(store, 'builds/web/2/facts.v1.json'))).toBe(false);
   });
 });
