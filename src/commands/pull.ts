@@ -146,6 +146,11 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
         opts.onPhase?.('restoring damaged objects fsck recorded');
         result.restored = await repair.apply(store);
       }
+    } catch (err) {
+      // failed after all: nothing is left to list, and the staging goes now
+      newPackages = null;
+      keep = false;
+      throw err;
     } finally {
       keyring?.home.dispose();
       if (!keep) await store.disposeStaging(staging);

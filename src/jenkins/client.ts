@@ -55,6 +55,7 @@ export class JenkinsClient {
     const parent = slash < 0 ? '' : jobPath(fullName.slice(0, slash));
     const name = fullName.slice(slash + 1);
     const res = await this.send('POST', `${parent}/createItem?name=${encodeURIComponent(name)}`, configXml, 'application/xml');
+    if (res.status === 404 && parent) throw new GbpError('not-found', fullName.slice(0, slash), `Jenkins at ${this.root} has no such folder (create it first, or leave --folder out)`);
     await this.ensureOk(res, `${fullName}: Jenkins did not create the job`);
   }
 

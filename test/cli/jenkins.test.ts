@@ -177,6 +177,9 @@ describe('gbp jenkins', () => {
     expect(wrong.code).toBe(7);
     expect(wrong.stderr).toContain('Jenkins refused our credentials');
     expect(jenkins.jobs.has('db')).toBe(false);
+    const noFolder = await gbp(['jenkins', 'add-machine', 'db', '--folder', 'nosuchfolder', '--repo', 'https://git.example.org/m.git'], { env: env() });
+    expect(noFolder.code).toBe(5);
+    expect(noFolder.stderr).toContain('nosuchfolder: Jenkins at');
     const missing = await gbp(['jenkins', 'build', 'nosuchmachine'], { env: env() });
     expect(missing.code).toBe(5);
     expect(missing.stderr).toContain('gbp jenkins add-machine creates it');
