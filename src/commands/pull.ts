@@ -27,6 +27,7 @@ import { MAX_LOG_BYTES, summariseLog, type LogRecord } from '../records/build-lo
 import type { StagedLog } from '../ingest/commit.js';
 import type { StagedBlob } from '../ingest/binpkg-intake.js';
 import { indexNewPackages } from '../records/package-files.js';
+import { sha256Hex } from '../util/sha256.js';
 
 export interface PullOptions {
   source: string;
@@ -239,7 +240,7 @@ async function readLog(opts: PullOptions, archiveLabel: string): Promise<{ stage
     const text = Buffer.concat(chunks);
     const gz = gzipSync(text);
     const { lines, summary } = summariseLog(text.toString('utf8'));
-    const record: LogRecord = { sha256: createHash('sha256').update(gz).digest('hex'), storedBytes: gz.length, bytes: text.length, lines, summary };
+    const record: LogRecord = { sha256: sha256Hex(gz), storedBytes: gz.length, bytes: text.length, lines, summary };
     return { staged: { gz, record }, source: from.label, warnings: [] };
   } catch (err) {
     if (opts.log !== undefined) throw err;

@@ -20,7 +20,6 @@
  * tree a retired generation still holds costs nothing at all.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { RecordReader } from '../records/record-signatures.js';
@@ -35,6 +34,7 @@ import { stableMtimes } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
 import { formatTimestamp, nextStamp, parseTimestamp, pinnedText, TIMESTAMP_PATH, withTimestamp, type Stamp } from './served-timestamp.js';
 import { readTreeFile } from '../records/tree-files.js';
+import { sha256Hex } from '../util/sha256.js';
 
 interface Source {
   machine: string;
@@ -141,7 +141,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
         const data = await store.get(keys.tree(source.tree));
         if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
         // named by its hash, which the build's record gives: a changed manifest is not exported
-        if (createHash('sha256').update(data).digest('hex') !== source.tree) {
+        if (sha256Hex(data) !== source.tree) {
           throw new GbpError(opts.reader?.verifying ? 'untrusted' : 'store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} does not match its SHA-256 (changed or damaged); nothing exported`);
         }
         const own = module === 'repos' ? await servedTimestampOf(store, ms, link, source, decodeTree(data), cache, dry) : decodeTree(data);
@@ -374,7 +374,7 @@ const treePath = (meta: string, id: string) => join(meta, 'trees', `${id}.json.g
 function readTree(meta: string, id: string): Buffer | null {
   if (!existsSync(treePath(meta, id))) return null;
   const data = readFileSync(treePath(meta, id));
-  return createHash('sha256').update(data).digest('hex') === id ? data : null;
+  return sha256Hex(data) === id ? data : null;
 }
 
 function loadTree(meta: string, id: string): TreeEntry[] | null {

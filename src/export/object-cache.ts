@@ -4,13 +4,13 @@
  * come from the store's packs: a few files by range, many from one pack by reading it once. Every
  * content is checked against its SHA-256 before it is kept (the name is the hash, checked on read).
  */
-import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { pairByPath, type TreeEntry } from '../records/tree-manifest.js';
+import { sha256Hex } from '../util/sha256.js';
 
 const WHOLE_PACK_AT = 32; // this many files wanted from one pack: read it once instead of by range
 
@@ -56,7 +56,7 @@ export class ObjectCache {
       }
       for (const e of list.sort((a, b) => a.offset - b.offset)) {
         const data = whole ? whole.subarray(e.offset, e.offset + e.size) : await store.getRange(key, e.offset, e.size);
-        if (data.length !== e.size || createHash('sha256').update(data).digest('hex') !== e.sha256) {
+        if (data.length !== e.size || sha256Hex(data) !== e.sha256) {
           throw new GbpError('store', `${key}@${e.offset}`, `content of ${e.path} does not match its SHA-256 (corrupt pack)`);
         }
         this.write(e, data);
@@ -91,7 +91,7 @@ const syntheticPath = (cacheDir: string, e: TreeEntry) => join(cacheDir, '..', '
 function readSynthetic(cacheDir: string, e: TreeEntry): Buffer | null {
   try {
     const data = readFileSync(syntheticPath(cacheDir, e));
-    return createHash('sha256').update(data).digest('hex') === e.sha256 ? data : null;
+    return sha256Hex(data) === e.sha256 ? data : null;
   } catch {
     return null;
   }

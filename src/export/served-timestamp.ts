@@ -18,8 +18,8 @@
  * Gentoo's signed Manifests list `IGNORE timestamp.chk` in metadata/Manifest (its metamanifest
  * generator writes that line), so a rewritten timestamp.chk leaves a signed tree verifiable.
  */
-import { createHash } from 'node:crypto';
 import type { TreeEntry } from '../records/tree-manifest.js';
+import { sha256Hex } from '../util/sha256.js';
 
 export const TIMESTAMP_PATH = 'metadata/timestamp.chk';
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -62,7 +62,7 @@ export function pinnedText(tag: string, build: string, archiveText: string): str
 /** The tree with its timestamp.chk entry replaced by `text` (mtime `mtime`), and the new content. */
 export function withTimestamp(entries: TreeEntry[], text: string, mtime: number): { entries: TreeEntry[]; data: Buffer } {
   const data = Buffer.from(text);
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const sha256 = sha256Hex(data);
   const out = entries.map((e) => (e.path === TIMESTAMP_PATH && e.type === 'f' ? { ...e, sha256, size: data.length, mtime, pack: null, offset: 0, xxh64: null } : e));
   return { entries: out, data };
 }

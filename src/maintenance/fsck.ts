@@ -22,6 +22,7 @@ import { refreshMachineViews, servesIndex } from '../views/machine-views.js';
 import { writeDamage, type DamageRecord } from '../records/damage.js';
 import { historyPageCount, renderMachinePages } from '../views/pages.js';
 import { checkBundle } from '../trust/trusted-keys.js';
+import { sha256Hex } from '../util/sha256.js';
 
 export interface Problem {
   key: string;
@@ -98,7 +99,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     say(`trees ${report.checked.trees}, tree files ${report.checked.files}`);
     const sha = key.split('/')[2].replace(/\.json\.gz$/, '');
     const data = (await store.get(key))!;
-    if (createHash('sha256').update(data).digest('hex') !== sha) {
+    if (sha256Hex(data) !== sha) {
       problem(key, 'content does not match its name (corrupt)');
       continue;
     }
@@ -212,7 +213,7 @@ async function checkTreeFiles(store: Store, data: Buffer, on: { checked: () => v
     }
     for (let i = 0; i < at.offsets.length; i++) {
       on.checked();
-      const got = createHash('sha256').update(bytes.subarray(at.offsets[i], at.offsets[i] + at.sizes[i])).digest('hex');
+      const got = sha256Hex(bytes.subarray(at.offsets[i], at.offsets[i] + at.sizes[i]));
       if (got !== at.digests[i]) bad.set(at.ordinals[i], { pack, offset: at.offsets[i], size: at.sizes[i], sha256: at.digests[i] });
     }
   }

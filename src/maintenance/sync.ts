@@ -31,6 +31,7 @@ import { keys } from '../store/keys.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store, StoreTraffic } from '../store/store.js';
 import { forEachLimit } from '../util/pool.js';
+import { sha256Hex } from '../util/sha256.js';
 
 const PARALLEL_COPIES = 16;
 
@@ -360,7 +361,7 @@ class ObjectCopier {
       }
       const data = await this.from.get(tree);
       if (!data) throw new GbpError('store', tree, `missing in ${this.from.location}, but build ${build.machine} ${build.id} uses it; run gbp fsck there`);
-      if (sha256Of(data) !== ref.manifest) throw new GbpError(this.verifying ? 'untrusted' : 'store', tree, `does not match its SHA-256 in ${this.from.location} (changed or damaged); nothing of ${build.machine} ${build.id} is copied`);
+      if (sha256Hex(data) !== ref.manifest) throw new GbpError(this.verifying ? 'untrusted' : 'store', tree, `does not match its SHA-256 in ${this.from.location} (changed or damaged); nothing of ${build.machine} ${build.id} is copied`);
       const packs = new Set<string>();
       forEachTreeEntry(data, (e) => {
         if (!e.pack) return;
@@ -465,7 +466,6 @@ class ObjectCopier {
 /** What a copied object must be, by the verified record: its hash, the files a pack holds, or a blob's record. */
 type Expected = { sha256: string; size: number } | { ranges: Map<number, { size: number; sha256: string }> } | { record: PackageRecord };
 
-const sha256Of = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /** A copied object against what the verified record says it is; refused (exit 9) otherwise. */
 async function checkCopied(key: string, file: string, want: Expected, from: string): Promise<void> {
@@ -491,7 +491,7 @@ async function checkCopied(key: string, file: string, want: Expected, from: stri
     for (const [offset, { size, sha256 }] of want.ranges) {
       const buf = Buffer.alloc(size);
       const { bytesRead } = await fh.read(buf, 0, size, offset);
-      if (bytesRead !== size || sha256Of(buf) !== sha256) throw refuse(`the file at offset ${offset} differs`);
+      if (bytesRead !== size || sha256Hex(buf) !== sha256) throw refuse(`the file at offset ${offset} differs`);
     }
   } finally {
     await fh.close();

@@ -5,11 +5,11 @@
  * The file is GBP_HOOKS_FILE, else $XDG_CONFIG_HOME/gbp/hooks.json (~/.config/gbp/hooks.json);
  * a Jenkins agent without state gives it as a secret-file credential.
  */
-import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GbpError } from '../errors.js';
+import { sha256Hex } from '../util/sha256.js';
 
 export const HOOK_EVENTS = ['pulled', 'published', 'tagged', 'deleted'] as const;
 export type HookEvent = (typeof HOOK_EVENTS)[number];
@@ -38,7 +38,7 @@ export function hooksFilePath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'gbp', 'hooks.json');
 }
 
-export const hookId = (url: string) => createHash('sha256').update(url).digest('hex').slice(0, 8);
+export const hookId = (url: string) => sha256Hex(url).slice(0, 8);
 
 /** The hooks in `file`; none when it does not exist. A damaged file is an error, never ignored. */
 export function readHooks(file: string): Hook[] {

@@ -11,12 +11,12 @@
  * cannot be moved to another build or machine. Not covered: which build a machine publishes
  * (state.json), which a bucket writer can still point at another signed build.
  */
-import { createHash } from 'node:crypto';
 import { GbpError } from '../errors.js';
 import { parseBuildManifest, type BuildManifest } from './build-manifest.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { signBytes, verifyBytes, type SitePublicKey, type SiteSecretKey } from '../trust/site-key.js';
+import { sha256Hex } from '../util/sha256.js';
 
 const SIGNATURE_FORMAT = 1;
 /** A signature object larger than this is not read. */
@@ -34,13 +34,12 @@ interface RecordSignature {
   signature: string;
 }
 
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 /** What is signed: a fixed prefix (a signature for nothing else gbp signs), the name, the digest. */
 const message = (path: string, digest: string) => Buffer.from(`gbp-site-record-1\n${path}\n${digest}\n`);
 
 /** The signature object for a build record's bytes, by this key. */
 export function signatureOf(key: SiteSecretKey, path: string, data: Buffer): Buffer {
-  const digest = sha256(data);
+  const digest = sha256Hex(data);
   const sig: RecordSignature = {
     format: SIGNATURE_FORMAT,
     algorithm: 'ed25519',
@@ -64,7 +63,7 @@ export type SignatureVerdict = { status: 'good'; key: SitePublicKey } | { status
 /** Which of the trusted keys signed this record's bytes. A good signature by any of them is enough. */
 export async function checkBuildSignature(store: Store, trusted: SitePublicKey[], machine: string, id: string, data: Buffer): Promise<SignatureVerdict> {
   const path = keys.buildJson(machine, id);
-  const digest = sha256(data);
+  const digest = sha256Hex(data);
   let bad: SignatureVerdict | null = null;
   for (const key of trusted) {
     const raw = await store.get(keys.buildSignature(machine, id, key.id));
@@ -111,7 +110,7 @@ export class RecordReader {
     const raw = await store.get(path);
     if (!raw) return null;
     if (this.trusted) {
-      const digest = sha256(raw);
+      const digest = sha256Hex(raw);
       if (this.verified.get(path) !== digest) {
         const verdict = await checkBuildSignature(store, this.trusted, machine, id, raw);
         if (verdict.status === 'unsigned') {

@@ -1,10 +1,10 @@
 /** Reading a build's trees back: the manifest of a tree, and one file's bytes from its pack. */
-import { createHash } from 'node:crypto';
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import type { BuildManifest } from './build-manifest.js';
 import { decodeTree, type TreeEntry } from './tree-manifest.js';
+import { sha256Hex } from '../util/sha256.js';
 
 /** Decoded trees by manifest SHA-256: a page or diff that reads one tree twice decodes it once. */
 export type TreeCache = Map<string, TreeEntry[]>;
@@ -40,7 +40,7 @@ export async function readTreeFile(store: Store, entries: TreeEntry[] | null, pa
 export async function readEntryFile(store: Store, e: TreeEntry | null, path: string): Promise<Buffer | null> {
   if (!e || e.type !== 'f' || !e.pack || !e.sha256) return null;
   const data = await store.getRange(keys.pack(e.pack), e.offset, e.size);
-  if (createHash('sha256').update(data).digest('hex') !== e.sha256) {
+  if (sha256Hex(data) !== e.sha256) {
     throw new GbpError('store', keys.pack(e.pack), `content of ${path} does not match its SHA-256 (corrupt pack)`);
   }
   return data;

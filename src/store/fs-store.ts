@@ -8,7 +8,7 @@
  * so the filesystem groups them into a few journal commits instead of one per object, and a pull
  * never pays for other processes' dirty data (as a whole-filesystem syncfs would).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
@@ -18,6 +18,7 @@ import type { PutOptions, Store, Versioned } from './store.js';
 import { forEachLimit } from '../util/pool.js';
 import { holderIsGone, isAlive, lockHolder } from '../util/lock-holder.js';
 import { makeDirs } from '../util/make-dirs.js';
+import { sha256Hex } from '../util/sha256.js';
 
 const TMP = '.tmp';
 const LOCK_STALE_MS = 60_000;
@@ -261,7 +262,7 @@ export class FsStore implements Store {
 }
 
 export function versionOf(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return sha256Hex(data);
 }
 
 /** fsync(2) of a file, or of a directory (which makes the names in it durable). */

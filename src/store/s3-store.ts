@@ -38,6 +38,7 @@ import { isAlive } from '../util/lock-holder.js';
 import { CACHE_IMMUTABLE, CACHE_MUTABLE, contentTypeOf } from './http-headers.js';
 import { LeaseLock } from './s3-lease-lock.js';
 import type { PutOptions, Store, StoreTraffic, Versioned } from './store.js';
+import { sha256Hex } from '../util/sha256.js';
 
 /**
  * Files go up in one buffered PUT (a throttled request can be sent again) up to MULTIPART_THRESHOLD,
@@ -347,7 +348,7 @@ export class S3Store implements Store {
   private async putObject(key: string, body: Buffer, options: PutOptions, condition: Partial<PutObjectCommandInput> = {}): Promise<boolean> {
     this.requests.put++;
     this.bytesSent += body.length;
-    const sha256 = options.sha256 ?? createHash('sha256').update(body).digest('hex');
+    const sha256 = options.sha256 ?? sha256Hex(body);
     const command = new PutObjectCommand({
       Bucket: this.bucket,
       Key: this.key(key),

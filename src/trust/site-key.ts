@@ -6,9 +6,10 @@
  * trusted at once while one replaces another. Node's own Ed25519: no daemon, no keyring, and a
  * signature costs microseconds.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { GbpError } from '../errors.js';
+import { sha256Hex } from '../util/sha256.js';
 
 export interface SitePublicKey {
   /** The name its owner gave it (e.g. `binhost.example.org-1`), for messages. */
@@ -29,7 +30,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const b64url = (b: Buffer) => b.toString('base64url');
 
 export function keyIdOf(raw: Buffer): string {
-  return createHash('sha256').update(raw).digest('hex').slice(0, 16);
+  return sha256Hex(raw).slice(0, 16);
 }
 
 function publicFromRaw(name: string, raw: Buffer): SitePublicKey {

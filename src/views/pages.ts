@@ -9,7 +9,6 @@
  * the machine page and front page are cheap and compared before they are written. The record is
  * derived, like every view (invariant 3): lose it and the next change renders everything again.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Eta } from 'eta';
 import { dirname, resolve } from 'node:path';
@@ -31,6 +30,7 @@ import { bytes, when } from '../util/format.js';
 import { barChart } from './charts.js';
 import { mapLimit } from '../util/pool.js';
 import { configDiff } from './config-diff.js';
+import { sha256Hex } from '../util/sha256.js';
 
 /** Bump when templates change what a build page shows, so existing pages are rendered again. */
 const PAGES_VERSION = 3;
@@ -463,7 +463,7 @@ async function renderHistoryPages(store: Store, site: SiteSettings, machine: str
   const hashes: string[] = [];
   for (const p of pages) {
     const html = eta.render('./history', { root: '../../../', site, machine, page: p.page, pages: pages.length, first: p.first, last: p.last, builds: [...p.rows].reverse(), h: helpers });
-    const hash = createHash('sha256').update(html).digest('hex');
+    const hash = sha256Hex(html);
     hashes.push(hash);
     const key = keys.machineHistoryPage(machine, p.page);
     if (had[p.page - 1] === hash) continue;
