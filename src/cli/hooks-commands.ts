@@ -5,24 +5,23 @@
 import { readFileSync } from 'node:fs';
 import { GbpError } from '../errors.js';
 import { announce, pingHooks, type Announcement } from '../commands/announce.js';
-import type { Delivery } from '../notify/deliver.js';
+import type { Delivery, DeliveryOptions } from '../notify/deliver.js';
 import { addHook, HOOK_EVENTS, hooksFilePath, parseEvents, parseHookUrl, readHooks, removeHook, shownUrl } from '../notify/hook-config.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { when, table } from '../util/format.js';
 import { globals, globalSite, openGlobalStore, print, printJson, program } from './context.js';
 
-/** Per-attempt timeout and attempts, from the environment (tests and slow receivers). */
-function deliveryOptions() {
+/** The delivery's limits from the environment (slow receivers, tests); unset ones keep their defaults. */
+function deliveryOptions(): DeliveryOptions {
   const n = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
-  return { timeoutMs: n('GBP_HOOK_TIMEOUT_MS'), attempts: n('GBP_HOOK_ATTEMPTS'), backoffMs: n('GBP_HOOK_BACKOFF_MS') };
+  return { timeoutMs: n('GBP_HOOK_TIMEOUT_MS'), attempts: n('GBP_HOOK_ATTEMPTS'), backoffMs: n('GBP_HOOK_BACKOFF_MS'), budgetMs: n('GBP_HOOK_BUDGET_MS') };
 }
-const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 /** Tells the hooks what a command did; never throws for a receiver or a hooks file it cannot read. */
 export async function notifyHooks(store: Store, site: SiteSettings, list: Announcement[]): Promise<Delivery[]> {
   try {
-    return await announce(store, site, list, defined(deliveryOptions()));
+    return await announce(store, site, list, deliveryOptions());
   } catch (err) {
     // the command's work is done and stays done: a broken hooks file is said, not fatal
     process.stderr.write(`gbp: warning: no webhook was called: ${err instanceof GbpError ? err.message : String(err)}\n`);
@@ -113,7 +112,7 @@ export function registerHooksCommands(): void {
       if (!chosen.length) throw new GbpError('not-found', 'hooks test', `no hooks in ${hooksFilePath()}`);
       const store = await openGlobalStore(g).catch(() => null);
       const site = store ? await globalSite(store, g) : { baseUrl: g.baseUrl ?? process.env.GBP_BASE_URL ?? '', format: 1 };
-      const r = await pingHooks(chosen, site, defined(deliveryOptions()));
+      const r = await pingHooks(chosen, site, deliveryOptions());
       if (g.json) printJson(r);
       else for (const d of r) print(`${d.ok ? 'ok  ' : 'FAIL'} ${d.hook} ${d.url}: ${d.ok ? `HTTP ${d.status}` : d.error} in ${d.ms} ms`);
       if (r.some((d) => !d.ok)) throw new GbpError('input', 'hooks test', `${r.filter((d) => !d.ok).length} hooks did not take the ping`, true);

@@ -3,8 +3,9 @@
  * receiver needs to act without reading the store (which packages changed, where to look).
  * The body is versioned; README "Webhooks" documents it.
  */
-import { loadBuild } from '../records/build-manifest.js';
-import { diffPackages, type ChangeKind, type PackageChange } from '../records/build-diff.js';
+import { loadBuild, type BuildManifest } from '../records/build-manifest.js';
+import { countPackageChanges, diffPackages, type ChangeKind, type PackageChange } from '../records/build-diff.js';
+import { API_PREFIX } from '../views/static-api.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { deliverAll, type Delivery, type DeliveryOptions } from '../notify/deliver.js';
@@ -13,8 +14,6 @@ import { hooksFilePath, readHooks, type Hook, type HookEvent } from '../notify/h
 export const PAYLOAD_VERSION = 1;
 /** A receiver gets the first this many package changes and the counts of all. */
 const MAX_LISTED_CHANGES = 500;
-/** However many hooks and events, a command waits this long at most for its receivers. */
-export const DELIVERY_BUDGET_MS = Number(process.env.GBP_HOOK_BUDGET_MS ?? 20_000);
 
 export type Announcement =
   | { event: 'pulled'; machine: string; build: string }
@@ -29,14 +28,12 @@ interface Changes {
   truncated: boolean;
 }
 
-async function changesBetween(store: Store, machine: string, from: string | null, to: string): Promise<Changes | null> {
-  const build = await loadBuild(store, machine, to);
+/** What `build` changed against build `from` (null: against nothing, a first build adds all). */
+async function changesBetween(store: Store, from: string | null, build: BuildManifest | null): Promise<Changes | null> {
   if (!build) return null;
-  const before = from ? await loadBuild(store, machine, from) : null;
+  const before = from ? await loadBuild(store, build.machine, from) : null;
   const all = diffPackages(before?.binpkgs.packages ?? [], build.binpkgs.packages);
-  const counts: Record<ChangeKind, number> = { added: 0, removed: 0, upgraded: 0, downgraded: 0, rebuilt: 0 };
-  for (const c of all) counts[c.change]++;
-  return { against: before?.id ?? null, counts, packages: all.slice(0, MAX_LISTED_CHANGES), truncated: all.length > MAX_LISTED_CHANGES };
+  return { against: before?.id ?? null, counts: countPackageChanges(all), packages: all.slice(0, MAX_LISTED_CHANGES), truncated: all.length > MAX_LISTED_CHANGES };
 }
 
 function links(site: SiteSettings, machine: string, build?: string): Record<string, string> {
@@ -46,7 +43,7 @@ function links(site: SiteSettings, machine: string, build?: string): Record<stri
     ...(build ? { build: `${site.baseUrl}/builds/${m}/${encodeURIComponent(build)}/index.html` } : {}),
     binpkgs: `${site.baseUrl}/machines/${m}/binpkgs/`,
     feed: `${site.baseUrl}/machines/${m}/feed.xml`,
-    api: `${site.baseUrl}/api/v1/machines/${m}/builds.json`,
+    api: `${site.baseUrl}/${API_PREFIX}machines/${m}/builds.json`,
   };
 }
 
@@ -56,10 +53,10 @@ export async function payloadFor(store: Store, site: SiteSettings, a: Announceme
   switch (a.event) {
     case 'pulled': {
       const build = await loadBuild(store, a.machine, a.build);
-      return { ...common, build: a.build, changes: await changesBetween(store, a.machine, build?.parent ?? null, a.build), links: links(site, a.machine, a.build) };
+      return { ...common, build: a.build, changes: await changesBetween(store, build?.parent ?? null, build), links: links(site, a.machine, a.build) };
     }
     case 'published':
-      return { ...common, build: a.build, previous: a.previous, changes: await changesBetween(store, a.machine, a.previous, a.build), links: links(site, a.machine, a.build) };
+      return { ...common, build: a.build, previous: a.previous, changes: await changesBetween(store, a.previous, await loadBuild(store, a.machine, a.build)), links: links(site, a.machine, a.build) };
     case 'tagged':
       return { ...common, build: a.build, tag: a.tag, previous: a.previous, links: links(site, a.machine, a.build) };
     case 'deleted':
@@ -77,11 +74,11 @@ export async function announce(store: Store, site: SiteSettings, list: Announcem
   if (!wanted.length) return [];
   const messages = [];
   for (const a of wanted) messages.push({ event: a.event, payload: await payloadFor(store, site, a) });
-  return deliverAll(hooks, messages, { deadline: performance.now() + DELIVERY_BUDGET_MS, ...o });
+  return deliverAll(hooks, messages, o);
 }
 
 /** `gbp hooks test`: a ping to every hook (or one), to check a receiver and its secret. */
 export async function pingHooks(hooks: Hook[], site: SiteSettings, o: DeliveryOptions = {}): Promise<Delivery[]> {
   const payload = { version: PAYLOAD_VERSION, site: site.baseUrl, time: new Date().toISOString() };
-  return deliverAll(hooks, [{ event: 'ping', payload }], { deadline: performance.now() + DELIVERY_BUDGET_MS, ...o });
+  return deliverAll(hooks, [{ event: 'ping', payload }], o);
 }

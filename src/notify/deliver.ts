@@ -15,8 +15,8 @@ export interface DeliveryOptions {
   /** The first retry's delay; doubled for each next one. */
   backoffMs?: number;
   userAgent?: string;
-  /** performance.now() after which no attempt starts: the whole delivery's bound. */
-  deadline?: number;
+  /** However many hooks and messages, the whole delivery's bound: no attempt starts after it. */
+  budgetMs?: number;
 }
 
 export interface Delivery {
@@ -32,8 +32,9 @@ export interface Delivery {
   ms: number;
 }
 
-export const DEFAULTS: Required<Omit<DeliveryOptions, 'deadline'>> = { timeoutMs: 5000, attempts: 3, backoffMs: 500, userAgent: 'gentoo-build-publisher' };
-type Options = typeof DEFAULTS & { deadline: number };
+export const DEFAULTS: Required<DeliveryOptions> = { timeoutMs: 5000, attempts: 3, backoffMs: 500, userAgent: 'gentoo-build-publisher', budgetMs: 20_000 };
+/** `performance.now()` after which no attempt starts. */
+type Options = Required<DeliveryOptions> & { deadline: number };
 
 export function signBody(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
@@ -52,7 +53,10 @@ export interface Message {
  * hooks are served side by side, so a dead one costs its bound once, not once per hook.
  */
 export async function deliverAll(hooks: Hook[], messages: Message[], o: DeliveryOptions = {}): Promise<Delivery[]> {
-  const opts: Options = { ...DEFAULTS, deadline: Infinity, ...o };
+  // an option left undefined (not set in the environment) keeps its default
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const merged = { ...DEFAULTS, ...given };
+  const opts: Options = { ...merged, deadline: performance.now() + merged.budgetMs };
   const perHook = await Promise.all(
     hooks.map(async (h) => {
       const done: Delivery[] = [];

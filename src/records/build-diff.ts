@@ -83,6 +83,13 @@ function newer(a: PackageRecord, b: PackageRecord): boolean {
 
 const instance = (p: PackageRecord): Instance => ({ cpv: p.stanza.CPV, buildId: p.stanza.BUILD_ID ?? '' });
 
+/** How many packages each kind of change touched. */
+export function countPackageChanges(changes: PackageChange[]): Record<ChangeKind, number> {
+  const out: Record<ChangeKind, number> = { added: 0, removed: 0, upgraded: 0, downgraded: 0, rebuilt: 0 };
+  for (const c of changes) out[c.change]++;
+  return out;
+}
+
 export function diffPackages(a: PackageRecord[], b: PackageRecord[]): PackageChange[] {
   const before = newestInstances(a);
   const after = newestInstances(b);

@@ -44,9 +44,7 @@ export async function indexNewPackages(store: Store, blobs: { file: string; reco
   let listed = 0;
   let unavailable = 0;
   await forEachLimit(blobs, LISTING_PARALLEL, async ({ file, record }) => {
-    const key = keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!);
-    const path = existsSync(file) ? file : store.localFile?.(key);
-    const list = path ? await listFrom(path, record) : await downloadAndList(store, key, record);
+    const list = await listBlob(store, record, file);
     if (!list) return; // gone already (a concurrent gc): nothing to list, and nothing to say for ever
     await save(store, record.sha256, list);
     if (list.unavailable !== undefined) unavailable++;
@@ -63,17 +61,25 @@ export async function packageFiles(store: Store, record: PackageRecord): Promise
     if (text.startsWith(UNAVAILABLE)) return { files: [], unavailable: text.slice(UNAVAILABLE.length).trim() };
     return { files: decodeFileList(text) };
   }
-  const key = keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!);
-  const local = store.localFile?.(key);
-  const list = local && existsSync(local) ? await listFrom(local, record) : await downloadAndList(store, key, record);
+  const list = await listBlob(store, record);
   // a missing package file is damage for fsck and a pull to mend, not a fact about the package
-  if (!list) return { files: [], unavailable: `the package file ${key} is missing (gbp fsck)` };
+  if (!list) return { files: [], unavailable: `the package file ${blobKeyOf(record)} is missing (gbp fsck)` };
   await save(store, record.sha256, list);
   return list;
 }
 
-/** A bucket's blob, read from a temporary copy (the image is found by position); null when missing. */
-async function downloadAndList(store: Store, key: string, record: PackageRecord): Promise<FileList | null> {
+const blobKeyOf = (record: PackageRecord) => keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!);
+
+/**
+ * Lists a stored package from the first copy there is: the pull's staged file, the store's own
+ * file (a directory store), or a temporary download (a bucket: the image is found by position).
+ * Null when the package file is not there at all.
+ */
+async function listBlob(store: Store, record: PackageRecord, staged?: string): Promise<FileList | null> {
+  if (staged && existsSync(staged)) return listFrom(staged, record);
+  const key = blobKeyOf(record);
+  const local = store.localFile?.(key);
+  if (local) return existsSync(local) ? listFrom(local, record) : null;
   const dir = await mkdtemp(join(tmpdir(), 'gbp-files-'));
   try {
     const stream = await store.getStream(key);

@@ -36,9 +36,9 @@ export interface BuildChanges {
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/;
 const PARALLEL = 16;
 
-/** `category/name` of a change (its slot dropped): the page it belongs to, or null for a name no page can have. */
-export function pageName(change: PackageChange): string | null {
-  const name = change.package.split(':')[0];
+/** The page a package belongs to: `category/name` of `category/name[:slot]`, or null for a name no page can have. */
+function pageName(packageKey: string): string | null {
+  const name = packageKey.split(':')[0];
   const [category, pn, extra] = name.split('/');
   return extra === undefined && category && pn && NAME.test(category) && NAME.test(pn) ? name : null;
 }
@@ -60,7 +60,7 @@ function entriesOf(builds: BuildChanges[]): Map<string, PackageEntry[]> {
   const out = new Map<string, PackageEntry[]>();
   for (const b of builds) {
     for (const c of b.changes) {
-      const name = pageName(c);
+      const name = pageName(c.package);
       if (!name) continue;
       const list = out.get(name) ?? [];
       list.push({ build: b.id, created: b.created, slotted: c.package, change: c.change, from: c.from, to: c.to });
@@ -87,15 +87,18 @@ export interface PackagePagesContext {
 export async function updatePackagePages(ctx: PackagePagesContext, fresh: BuildChanges[], all: BuildChanges[] | null): Promise<void> {
   const { store, state } = ctx;
   const machine = state.machine;
+  // each recorded build's place in the machine's history: what a page keeps, and in which order
+  const order = new Map(state.builds.map((b, i) => [b.id, i]));
+  const writePage = (name: string, entries: PackageEntry[]) => renderPage(ctx, order, name, entries);
   if (all) {
     const entries = entriesOf(all);
-    for (const b of all) for (const n of b.names ?? []) if (!entries.has(n) && pageName({ package: n } as PackageChange)) entries.set(n, []);
+    for (const b of all) for (const n of b.names ?? []) if (!entries.has(n) && pageName(n)) entries.set(n, []);
     // pages of packages no recorded build holds any more go (their builds were purged)
     const keep = new Set([...entries.keys()].map((n) => packagePageKey(machine, n)));
     const stale: string[] = [];
     for await (const key of store.list(`machines/${machine}/packages/`)) if (!keep.has(key)) stale.push(key);
     await forEachLimit(stale, PARALLEL, (key) => store.delete(key));
-    await forEachLimit([...entries], PARALLEL, ([name, list]) => writePage(ctx, name, list));
+    await forEachLimit([...entries], PARALLEL, ([name, list]) => writePage(name, list));
     return;
   }
   const added = entriesOf(fresh);
@@ -108,16 +111,14 @@ export async function updatePackagePages(ctx: PackagePagesContext, fresh: BuildC
       had = []; // a damaged record: the page starts again from what this build says
     }
     const builds = new Set(list.map((e) => e.build));
-    await writePage(ctx, name, [...had.filter((e) => !builds.has(e.build)), ...list]);
+    await writePage(name, [...had.filter((e) => !builds.has(e.build)), ...list]);
   });
 }
 
-async function writePage(ctx: PackagePagesContext, name: string, entries: PackageEntry[]): Promise<void> {
+async function renderPage(ctx: PackagePagesContext, order: Map<string, number>, name: string, entries: PackageEntry[]): Promise<void> {
   const { store, state } = ctx;
   const machine = state.machine;
-  const recorded = new Set(state.builds.map((b) => b.id));
-  const order = new Map(state.builds.map((b, i) => [b.id, i]));
-  const live = entries.filter((e) => recorded.has(e.build)).sort((a, b) => (order.get(a.build) ?? 0) - (order.get(b.build) ?? 0));
+  const live = entries.filter((e) => order.has(e.build)).sort((a, b) => order.get(a.build)! - order.get(b.build)!);
   const html = ctx.eta.render('./package', {
     root: '../../../../',
     site: ctx.site,

@@ -17,8 +17,8 @@ import { parseCpv } from '../binpkg/version.js';
 import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
 import { loadBuild, signerCounts } from '../records/build-manifest.js';
 import { loadTreeEntries, loadTreeManifest, readTreeFile, type TreeCache } from '../records/tree-files.js';
-import { diffBuilds, diffPackages, repoMarks, worldOf, type BuildDiff, type ChangeKind, type PackageChange } from '../records/build-diff.js';
-import { packagePageKey, pageName, updatePackagePages, type BuildChanges } from './package-pages.js';
+import { countPackageChanges, diffBuilds, diffPackages, repoMarks, worldOf, type BuildDiff, type ChangeKind, type PackageChange } from '../records/build-diff.js';
+import { packagePageKey, updatePackagePages, type BuildChanges } from './package-pages.js';
 import { listMachines, readState, type MachineState } from '../records/machine-state.js';
 import { keys } from '../store/keys.js';
 import { buildArtifacts } from '../records/artifacts.js';
@@ -48,6 +48,8 @@ const MAX_INLINE_FILE = 64 * 1024;
 const CHART_DAYS = 30;
 const RECENT_BUILDS = 15;
 const RECENT_PACKAGES = 30;
+/** Small records read side by side (a bucket's round trips are the cost of a render). */
+const READS_IN_FLIGHT = 16;
 
 /** templates/ at the project root: three levels up from dist/src/site, two from src/site. */
 const here = dirname(fileURLToPath(import.meta.url));
@@ -182,7 +184,7 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   let logical = 0;
   let builds = 0;
   // two small reads per machine, side by side: on a bucket, 50 machines are 100 round trips
-  const loaded = await mapLimit(await listMachines(store), 16, async (machine) => {
+  const loaded = await mapLimit(await listMachines(store), READS_IN_FLIGHT, async (machine) => {
     const [state, record] = await Promise.all([readState(store, machine), readPagesRecord(store, machine)]);
     return { machine, state, record };
   });
@@ -260,14 +262,13 @@ function apiFacts(site: SiteSettings, build: BuildManifest, facts: Awaited<Retur
 
 /** What every rendered build changed and holds, from its page facts (one read per build: a purge's or an upgrade's cost). */
 async function allBuildChanges(store: Store, machine: string, rows: MachineRow[]): Promise<BuildChanges[]> {
-  const out: BuildChanges[] = [];
-  for (const r of rows) {
+  const read = await mapLimit(rows, READS_IN_FLIGHT, async (r): Promise<BuildChanges | null> => {
     const build = await loadBuild(store, machine, r.id);
-    if (!build) continue;
+    if (!build) return null;
     const facts = await buildPageFacts(store, build);
-    out.push({ id: r.id, created: r.summary.created, changes: facts.changes, names: [...new Set(facts.packages.map((p) => p.name))] });
-  }
-  return out;
+    return { id: r.id, created: r.summary.created, changes: facts.changes, names: [...new Set(facts.packages.map((p) => p.name))] };
+  });
+  return read.filter((b): b is BuildChanges => b !== null);
 }
 
 /** The packages the newest builds across machines built, newest first, once each. */
@@ -391,7 +392,7 @@ async function computeFacts(store: Store, build: BuildManifest) {
     removed: (diff?.packages ?? []).filter((c) => c.change === 'removed'),
     // every package change since the parent (a first build adds all): the package pages' entries
     changes: diff ? diff.packages : diffPackages([], build.binpkgs.packages),
-    counts: countChanges(diff),
+    counts: diff ? countPackageChanges(diff.packages) : null,
     changedCount: diff?.packages.length ?? build.binpkgs.packages.length,
     world,
     worldDiff: diff?.world ?? null,
@@ -489,13 +490,6 @@ function packageRow(p: PackageRecord, root: string, machine: string, change: Cha
     signer: p.signer ?? null,
     change,
   };
-}
-
-function countChanges(diff: BuildDiff | null): Record<ChangeKind, number> | null {
-  if (!diff) return null;
-  const out: Record<ChangeKind, number> = { added: 0, removed: 0, upgraded: 0, downgraded: 0, rebuilt: 0 };
-  for (const c of diff.packages) out[c.change]++;
-  return out;
 }
 
 async function readPagesRecord(store: Store, machine: string): Promise<PagesRecord | null> {
