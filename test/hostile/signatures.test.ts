@@ -5,15 +5,13 @@
  * the policy says to publish such packages, and then clients are told not to verify.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gbp, snapshot, tempDir } from '../helpers/cli.js';
-import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
+import { archiveWithPackage, unsignedVariantsArchive } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
-import type { Member } from '../helpers/tar-builder.js';
 
 const BUILD1 = fixture('build-archive/build.tar.gz');
 const BUILD2 = fixture('build-archive/build2.tar.gz');
@@ -34,35 +32,6 @@ function innerMember(tar: Buffer, suffix: string): { offset: number; size: numbe
     pos += 512 + Math.ceil(size / 512) * 512;
   }
   throw new Error(`no ${suffix} in the package`);
-}
-
-/** The archive with one package changed, and its index entry made to match, as a compromised builder would. */
-async function withPackage(archive: string, member: string, change: (gpkg: Buffer) => Buffer): Promise<string> {
-  const members = await archiveMembers(archive);
-  const pkg = members.find((m) => m.path === member)!;
-  const before = Buffer.from(pkg.data as Buffer);
-  const after = change(Buffer.from(before));
-  pkg.data = after;
-  const index = members.find((m) => m.path === 'binpkgs/Packages')!;
-  const digest = (alg: string, b: Buffer) => createHash(alg).update(b).digest('hex');
-  index.data = String(index.data)
-    .replace(digest('md5', before), digest('md5', after))
-    .replace(digest('sha1', before), digest('sha1', after))
-    .replace(new RegExp(`^SIZE: ${before.length}$`, 'm'), `SIZE: ${after.length}`);
-  const out = join(tempDir(), 'tampered.tar.gz');
-  writeFileSync(out, tgz(members));
-  return out;
-}
-
-/** The archive's packages replaced by Portage's unsigned ones (GPKG without signing, and an XPAK). */
-async function unsignedArchive(): Promise<string> {
-  const dir = fixture('pkgdir-unsigned-variants');
-  const members: Member[] = (await archiveMembers(BUILD1)).filter((m) => !m.path.startsWith('binpkgs/'));
-  const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
-  for (const f of walk(dir).filter((f) => !f.endsWith('Packages.gz'))) members.push({ path: `binpkgs/${relative(dir, f)}`, data: readFileSync(f) });
-  const out = join(tempDir(), 'unsigned.tar.gz');
-  writeFileSync(out, tgz(members));
-  return out;
 }
 
 async function storeTrusting(...keyFiles: string[]): Promise<string> {
@@ -121,7 +90,7 @@ describe('package signatures at pull', () => {
   it('a package whose bytes changed after signing is refused, whatever the policy', async () => {
     const store = await storeTrusting(PORTAGE_KEY);
     expect((await gbp(['--store', store, 'keys', 'policy', '--unsigned', 'allow', '--unknown-key', 'allow'])).code).toBe(0);
-    const tampered = await withPackage(BUILD1, HELLO, (gpkg) => {
+    const tampered = await archiveWithPackage(BUILD1, HELLO, (gpkg) => {
       const image = innerMember(gpkg, '/image.tar.zst');
       gpkg[image.offset + Math.floor(image.size / 2)] ^= 0xff;
       return gpkg;
@@ -131,7 +100,7 @@ describe('package signatures at pull', () => {
 
   it('a broken signature is refused', async () => {
     const store = await storeTrusting(PORTAGE_KEY);
-    const broken = await withPackage(BUILD1, HELLO, (gpkg) => {
+    const broken = await archiveWithPackage(BUILD1, HELLO, (gpkg) => {
       const sig = innerMember(gpkg, '/metadata.tar.zst.sig');
       gpkg[sig.offset + sig.size - 40] ^= 0x01;
       return gpkg;
@@ -141,7 +110,7 @@ describe('package signatures at pull', () => {
 
   it('a member without its signature is refused (Portage requires one per member)', async () => {
     const store = await storeTrusting(PORTAGE_KEY);
-    const stripped = await withPackage(BUILD1, HELLO, (gpkg) => {
+    const stripped = await archiveWithPackage(BUILD1, HELLO, (gpkg) => {
       // the same package re-packed by GNU tar without image.tar.zst.sig
       const dir = tempDir();
       writeFileSync(join(dir, 'in.tar'), gpkg);
@@ -168,7 +137,7 @@ describe('package signatures at pull', () => {
 
   it('unsigned packages: refused once a key is trusted, unless the machine allows them', async () => {
     const store = await storeTrusting(PORTAGE_KEY);
-    const unsigned = await unsignedArchive();
+    const unsigned = await unsignedVariantsArchive();
     await expectRefused(store, unsigned, /binpkgs\/app-misc\/hello\/hello-1\.0-1\.gpkg\.tar: not signed, and this site checks signatures/);
     expect((await gbp(['--store', store, 'keys', 'policy', '--machine', 'web', '--unsigned', 'allow'])).code).toBe(0);
     const r = await gbp(['--store', store, 'pull', unsigned, '-m', 'web', '-b', '1', '--publish']);
@@ -178,7 +147,7 @@ describe('package signatures at pull', () => {
 
   it('with no trusted key, packages are taken as they come (as before keys existed)', async () => {
     const store = tempDir();
-    const r = await gbp(['--store', store, 'pull', await unsignedArchive(), '-m', 'web', '-b', '1']);
+    const r = await gbp(['--store', store, 'pull', await unsignedVariantsArchive(), '-m', 'web', '-b', '1']);
     expect(r.code, r.stderr).toBe(0);
   });
 
