@@ -215,7 +215,8 @@ describe('gbp attach', () => {
     writeFileSync(join(dir, 'web2.img'), 'other bytes');
     const taken = await gbp(['--store', store, 'attach', 'web', '1', join(dir, 'web2.img'), '--name', 'images/web.img']);
     expect(taken.code).toBe(4);
-    expect((await gbp(['--store', store, 'fsck'])).code).toBe(0);
+    const checked = await gbp(['--store', store, 'fsck']);
+    expect(checked.code, checked.stdout + checked.stderr).toBe(0);
   });
 });
 
