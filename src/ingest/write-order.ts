@@ -12,13 +12,12 @@
  * grace period; old objects the build reuses are leased while it is recorded (store/in-flight.ts).
  */
 import { GbpError } from '../errors.js';
-import { renderIndex } from '../binpkg/index-render.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { leaseReusedObjects } from '../store/in-flight.js';
 import { updateState } from '../records/machine-state.js';
-import { publishIndexPair } from '../records/index-pair.js';
+import { writeIndexFor } from '../records/index-pair.js';
 import { parseBuildManifest, type BuildManifest } from '../records/build-manifest.js';
 import type { SiteSecretKey } from '../trust/site-key.js';
 import { signBuild } from '../records/record-signatures.js';
@@ -38,8 +37,6 @@ export interface OrderedWrites {
   content(): Promise<void>;
   /** Blob meta.json and tree manifests; durable at the second. Returns the record and what it reuses and wrote. */
   markers(): Promise<{ manifest: BuildManifest; reused: string[]; written: string[] }>;
-  /** The build's index is written even when build.json was there (sync: the destination's base URL). */
-  rewriteIndex?: boolean;
   /** Signs the record with the site key, just before it is written (records/record-signatures.ts). */
   siteKey?: SiteSecretKey;
   /** The record's bytes as another store holds them (sync), so its signatures hold here too. */
@@ -67,10 +64,7 @@ export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedW
       assertSameArchive(recorded, manifest.archive.sha256);
     }
     // the build's index and what goes beside the record do not depend on each other; both come before the state
-    const index = async () => {
-      if (created || w.rewriteIndex || !(await hasBuildIndex(store, recorded))) await writeBuildIndex(store, site, recorded);
-    };
-    await Promise.all([index(), w.beforeRecord?.(recorded)]);
+    await Promise.all([writeBuildIndex(store, site, recorded, created), w.beforeRecord?.(recorded)]);
     await recordBuild(store, recorded);
     return { manifest: recorded, existed: !created };
   } finally {
@@ -78,25 +72,22 @@ export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedW
   }
 }
 
-async function hasBuildIndex(store: Store, build: BuildManifest): Promise<boolean> {
-  const dir = keys.buildBinpkgs(build.machine, build.id);
-  return (await store.exists(`${dir}Packages.gz`)) && (await store.exists(`${dir}Packages`));
-}
-
 /**
  * Finishes what a pull killed after build.json left undone (invariant 3: re-running repairs):
  * the build's own index and its entry in the machine's state. Both steps are idempotent.
  */
 export async function completeBuild(store: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
-  if (!(await hasBuildIndex(store, build))) await writeBuildIndex(store, site, build);
+  await writeBuildIndex(store, site, build);
   await recordBuild(store, build);
 }
 
-/** The build's own Packages + Packages.gz, TIMESTAMP = the build's creation, file mtime = TIMESTAMP. */
-export async function writeBuildIndex(store: Store, site: SiteSettings, build: BuildManifest): Promise<void> {
-  const index = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created);
-  const dir = keys.buildBinpkgs(build.machine, build.id);
-  await publishIndexPair(store, dir, index);
+/**
+ * The build's own Packages + Packages.gz, unless they serve it already (with this store's base
+ * URL: a synced build gets the destination's). `fresh`: the record was just created, so there is
+ * nothing to read first.
+ */
+export async function writeBuildIndex(store: Store, site: SiteSettings, build: BuildManifest, fresh = false): Promise<void> {
+  await writeIndexFor(store, site, keys.buildBinpkgs(build.machine, build.id), build, { fresh });
 }
 
 /** Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it). */

@@ -8,7 +8,6 @@
  * that holds their bytes restores them.
  */
 import { createHash } from 'node:crypto';
-import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
 import type { ArtifactRecord, BuildManifest, PackageRecord } from '../records/build-manifest.js';
 import { buildArtifacts } from '../records/artifacts.js';
 import { writeBuildIndex } from '../ingest/write-order.js';
@@ -18,7 +17,8 @@ import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import type { MachineState } from '../records/machine-state.js';
 import { recordedBuilds, type RecordedBuild } from '../records/recorded-builds.js';
-import { refreshMachineViews, servesIndex } from '../views/machine-views.js';
+import { refreshMachineViews } from '../views/machine-views.js';
+import { servesBuild } from '../records/index-pair.js';
 import { writeDamage, type DamageRecord } from '../records/damage.js';
 import { historyPageCount, renderMachinePages } from '../views/pages.js';
 import { checkBundle } from '../trust/trusted-keys.js';
@@ -139,7 +139,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       if (reason) problem(keys.buildLog(machine, id), `${reason} (the console log of ${machine} ${id})`);
     }
     const dir = keys.buildBinpkgs(machine, id);
-    if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, build.created).text))) {
+    if (!(await servesBuild(store, site, dir, build))) {
       if (opts.repair) await writeBuildIndex(store, site, build);
       problem(`${dir}Packages`, 'differs from build.json (or is missing)', opts.repair);
     }
@@ -158,8 +158,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       report.checked.views++;
       const build = builds.get(`${machine} ${id}`);
       if (!build) continue;
-      const have = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
-      if (!(await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, indexTimestampOf(have)).text))) {
+      if (!(await servesBuild(store, site, dir, build))) {
         stale = true;
         problem(`${dir}Packages`, `does not serve build ${id} as state.json says`, opts.repair);
       }

@@ -197,8 +197,6 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
       await copier.copy(late);
       return { manifest: build, reused, written: [...files, ...late] };
     },
-    // the destination's own base URL, and a killed sync's half-written state, need the index again
-    rewriteIndex: true,
     // the same bytes, so the record's signatures (copied along) hold in the destination too
     recordBytes: raw,
     // small objects that do not depend on each other: side by side, not a round trip each in turn

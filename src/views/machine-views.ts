@@ -4,37 +4,21 @@
  * for each tag. The switch a client sees is one atomic write of `Packages.gz`, the file every
  * client since Portage 3.0.69 reads (it falls back to `Packages` only on 404); `Packages` is
  * written just before it with the same content and TIMESTAMP (invariant 2).
- *
- * TIMESTAMP rises on every change of what a URL serves (a rollback too), by more than the 5 s
- * clients add to If-Modified-Since; an unchanged view is not rewritten, so clients are not sent a
- * new index for nothing.
+ * TIMESTAMP rises on every change of what a URL serves, a rollback too (records/index-pair.ts).
  */
-import { gunzipSync } from 'node:zlib';
-import { renderIndex, indexTimestampOf } from '../binpkg/index-render.js';
 import { requireBuild, signerCounts } from '../records/build-manifest.js';
 import { binreposConf, reposConf, type ReposPurpose } from './client-config.js';
 import { renderMachinePages } from './pages.js';
 import { writePublishedArtifacts } from './artifact-views.js';
 import { keys } from '../store/keys.js';
-import { publishIndexPair } from '../records/index-pair.js';
+import { writeIndexFor } from '../records/index-pair.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { readState, type MachineState } from '../records/machine-state.js';
 
-const CLIENT_SLACK_SECONDS = 5;
-
+/** Makes `dir` serve build `id`'s index (records/index-pair.ts); false when it already did. */
 export async function writeIndexView(store: Store, site: SiteSettings, dir: string, machine: string, id: string): Promise<boolean> {
-  const build = await requireBuild(store, machine, id);
-  const previous = (await store.get(`${dir}Packages`))?.toString('utf8') ?? '';
-  const previousTs = indexTimestampOf(previous);
-  // unchanged only when both files already serve it: a publish killed between the two leaves them apart
-  if (previous && (await servesIndex(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, previousTs).text))) {
-    return false;
-  }
-  const timestamp = Math.max(Math.floor(Date.now() / 1000), previousTs + CLIENT_SLACK_SECONDS + 1);
-  const index = renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestamp);
-  await publishIndexPair(store, dir, index);
-  return true;
+  return writeIndexFor(store, site, dir, await requireBuild(store, machine, id));
 }
 
 /**
@@ -72,21 +56,6 @@ export const MACHINE_KEYS = 'keys.asc';
 export function reposPurpose(state: MachineState, id: string, tag?: string): ReposPurpose {
   if (tag) return 'tag';
   return state.builds.at(-1)?.id === id ? 'newest' : 'rollback';
-}
-
-/** Whether both Packages and Packages.gz in `dir` hold exactly `text`. */
-export async function servesIndex(store: Store, dir: string, text: string): Promise<boolean> {
-  return (await store.get(`${dir}Packages`))?.toString('utf8') === text && (await gzText(store, `${dir}Packages.gz`)) === text;
-}
-
-async function gzText(store: Store, key: string): Promise<string | null> {
-  const gz = await store.get(key);
-  if (!gz) return null;
-  try {
-    return gunzipSync(gz).toString('utf8');
-  } catch {
-    return null;
-  }
 }
 
 const viewKey = (s: MachineState) => JSON.stringify([s.published, Object.entries(s.tags).sort()]);

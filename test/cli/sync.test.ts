@@ -3,7 +3,7 @@
  * disaster recovery, incrementally, and completed after a SIGKILL.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GBP, gbp, snapshot, tempDir } from '../helpers/cli.js';
@@ -82,6 +82,23 @@ describe('gbp sync', () => {
     expect(r.json().objects).toBe(0); // no package, pack or tree: only state, views and pages
     expect(r.json().traffic.bytesSent).toBeLessThan(100_000);
     expect((await clientFetches(`${base}/machines/web/binpkgs`)).entries).toHaveLength(5);
+  });
+
+  it("a build synced an hour after it was made: its own index's Last-Modified is within 5 s of its TIMESTAMP", async () => {
+    // The build's index used to carry TIMESTAMP = the build's creation, so wherever it was written
+    // later (a sync, or a pull's last step after minutes of uploads) clients re-downloaded it whole.
+    const store = await localStore();
+    const record = join(store, 'builds/web/1/build.json');
+    const build = JSON.parse(readFileSync(record, 'utf8'));
+    writeFileSync(record, `${JSON.stringify({ ...build, created: build.created - 3600 }, null, 1)}\n`);
+    const bucket = await newPublicBucket();
+    const env = rgwEnv();
+    const base = `${env.AWS_ENDPOINT_URL}/${bucket}/m`;
+    const r = await gbp(['--base-url', base, 'sync', '--unverified', store, `s3://${bucket}/m`], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const own = await clientFetches(`${base}/builds/web/1/binpkgs`); // asserts Last-Modified ≤ TIMESTAMP + 5 s
+    expect(own.header.URI).toBe(`${base}/blobs`);
+    expect((await gbp(['--store', `s3://${bucket}/m`, 'fsck'], { env })).code).toBe(0);
   });
 
   it('a sync killed mid-upload is completed by the next one, which sends only the rest', async () => {
