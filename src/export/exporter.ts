@@ -138,17 +138,7 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           effective.set(link, { id: currentId, planned: null });
           continue;
         }
-        const data = await store.get(keys.tree(source.tree));
-        if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
-        // named by its hash, which the build's record gives: a changed manifest is not exported
-        if (sha256Hex(data) !== source.tree) {
-          throw new GbpError(opts.reader?.verifying ? 'untrusted' : 'store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} does not match its SHA-256 (changed or damaged); nothing exported`);
-        }
-        const own = module === 'repos' ? await servedTimestampOf(store, ms, link, source, decodeTree(data), cache, dry) : decodeTree(data);
-        const entries = stableMtimes(own, currentId ? walkTree(meta, currentId) : null);
-        const encoded = encodeTree(entries);
-        if (!dry && !existsSync(treePath(meta, encoded.sha256))) writeAtomic(treePath(meta, encoded.sha256), encoded.data);
-        effective.set(link, { id: encoded.sha256, planned: dry ? entries : null });
+        effective.set(link, await planTree(store, { meta, ms, module, link, source, currentId, cache, dry, verifying: !!opts.reader?.verifying }));
       }
       const desired: Record<string, string> = Object.fromEntries([...effective].map(([l, e]) => [l, e.id]));
 
@@ -239,6 +229,30 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
   } finally {
     unlock();
   }
+}
+
+/**
+ * A target's effective tree: the source's manifest, checked against its name, with the served
+ * timestamp and stable mtimes applied, written to the export state. Its own function so that the
+ * decoded trees die when it returns: a local of the exporter's async loop stays reachable from its
+ * suspended frame until overwritten, which held a whole 124,000-entry tree through the apply.
+ */
+async function planTree(
+  store: Store,
+  p: { meta: string; ms: ModuleState; module: Module; link: string; source: Source; currentId: string | undefined; cache: ObjectCache; dry: boolean; verifying: boolean },
+): Promise<{ id: string; planned: TreeEntry[] | null }> {
+  const { source } = p;
+  const data = await store.get(keys.tree(source.tree));
+  if (!data) throw new GbpError('store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} is missing`);
+  // named by its hash, which the build's record gives: a changed manifest is not exported
+  if (sha256Hex(data) !== source.tree) {
+    throw new GbpError(p.verifying ? 'untrusted' : 'store', keys.tree(source.tree), `tree manifest of ${source.machine} ${source.build} does not match its SHA-256 (changed or damaged); nothing exported`);
+  }
+  const own = p.module === 'repos' ? await servedTimestampOf(store, p.ms, p.link, source, decodeTree(data), p.cache, p.dry) : decodeTree(data);
+  const entries = stableMtimes(own, p.currentId ? walkTree(p.meta, p.currentId) : null);
+  const encoded = encodeTree(entries);
+  if (!p.dry && !existsSync(treePath(p.meta, encoded.sha256))) writeAtomic(treePath(p.meta, encoded.sha256), encoded.data);
+  return { id: encoded.sha256, planned: p.dry ? entries : null };
 }
 
 /**
