@@ -47,7 +47,7 @@ export async function addTrustedKeys(store: Store, file: Buffer): Promise<{ adde
     }
     // the bundle first, as for a removal: an add cut short leaves the bundle ahead of the key
     // files, never a key file that pulls do not see (fsck names the difference either way)
-    await writeBundle(store, { extra: added.map((a) => a.file) });
+    await writeBundle(store, { extra: added.map((a) => ({ fingerprint: a.info.fingerprint, file: a.file })) });
     for (const a of added) await store.put(keys.trustedKey(a.info.fingerprint), a.file, { contentType: KEY_TYPE });
     return { added: added.map((a) => a.info), present };
   } finally {
@@ -91,16 +91,24 @@ export async function openKeyring(store: Store): Promise<Keyring | null> {
   return { home, fingerprints };
 }
 
-/** keys/trusted.asc as the key files say it must be, but `without` and with `extra` (null: no key, no bundle). */
-async function expectedBundle(store: Store, o: { without?: string; extra?: Buffer[] } = {}): Promise<Buffer | null> {
-  const parts: Buffer[] = [];
-  for (const k of await listTrustedKeys(store)) if (k.fingerprint !== o.without) parts.push((await store.get(k.key))!);
-  for (const e of o.extra ?? []) parts.push(e);
-  return parts.length ? Buffer.concat(parts) : null;
+interface BundleChange {
+  without?: string;
+  extra?: { fingerprint: string; file: Buffer }[];
+}
+
+/**
+ * keys/trusted.asc as the key files say it must be, but `without` and with `extra` (null: no key,
+ * no bundle); in fingerprint order, whichever way a key came, so an add and fsck agree on one bundle.
+ */
+async function expectedBundle(store: Store, o: BundleChange = {}): Promise<Buffer | null> {
+  const parts: { fingerprint: string; file: Buffer }[] = [...(o.extra ?? [])];
+  for (const k of await listTrustedKeys(store)) if (k.fingerprint !== o.without) parts.push({ fingerprint: k.fingerprint, file: (await store.get(k.key))! });
+  parts.sort((a, b) => (a.fingerprint < b.fingerprint ? -1 : 1));
+  return parts.length ? Buffer.concat(parts.map((p) => p.file)) : null;
 }
 
 /** keys/trusted.asc, derived from the key files; removed when no key is left. */
-async function writeBundle(store: Store, o: { without?: string; extra?: Buffer[] } = {}): Promise<void> {
+async function writeBundle(store: Store, o: BundleChange = {}): Promise<void> {
   const bundle = await expectedBundle(store, o);
   if (bundle) await store.put(keys.trustedKeyBundle(), bundle, { contentType: KEY_TYPE });
   else await store.delete(keys.trustedKeyBundle());

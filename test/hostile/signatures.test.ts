@@ -200,6 +200,19 @@ describe('package signatures at pull', () => {
     expect((await gbp(['--store', store, 'fsck', '--quick'])).code).toBe(0);
   });
 
+  it('keys added in either order make one bundle, which fsck accepts', async () => {
+    // an add appended the new key to the bundle, fsck expects fingerprint order: a key sorting
+    // before one already trusted made fsck report damage (CI met it with a random key, 1 run in 40)
+    const bundles = [];
+    for (const order of [[otherKey, PORTAGE_KEY], [PORTAGE_KEY, otherKey]]) {
+      const store = await storeTrusting(...order);
+      const check = await gbp(['--store', store, 'fsck', '--quick']);
+      expect(check.code, check.stdout).toBe(0);
+      bundles.push(readFileSync(join(store, 'keys/trusted.asc')));
+    }
+    expect(bundles[0].equals(bundles[1])).toBe(true);
+  });
+
   it('keys add refuses what is not a usable public key, and changes nothing', async () => {
     const store = await storeTrusting(PORTAGE_KEY);
     const before = snapshot(store);
