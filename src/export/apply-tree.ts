@@ -5,10 +5,12 @@
  * the object cache. The directory is never one clients are served from while it changes (the
  * exporter writes only generations nobody reads), so nothing here needs to be atomic.
  *
- * Nothing here follows a link while writing: a tree is checked first (no entry below a file or a
- * symlink, no `..`, every symlink resolving inside the tree, as at ingest: a store written by an
- * older version, or a bucket someone else can write, is not trusted either), and symlinks are
- * created only after every directory and file, so no mkdir or link goes through one.
+ * Nothing here follows a link while writing: a tree is checked first (`assertSafeTree`: no entry
+ * below a file or a symlink, no `..`, every symlink resolving inside the tree, as at ingest: a
+ * store written by an older version, or a bucket someone else can write, is not trusted either),
+ * and symlinks are created only after every directory and file, so no mkdir or link goes through
+ * one. The exporter checks each tree when it plans it, the one time the tree is in memory whole;
+ * applying then walks it from its manifest.
  */
 import { chmodSync, linkSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +48,7 @@ export function countChanges(current: Iterable<TreeEntry> | null, target: TreeEn
 }
 
 /** The entries `apply` will have to create: what the cache must hold before it runs. */
-export function entriesToWrite(current: Iterable<TreeEntry> | null, target: TreeEntry[]): TreeEntry[] {
+export function entriesToWrite(current: Iterable<TreeEntry> | null, target: Iterable<TreeEntry>): TreeEntry[] {
   const out: TreeEntry[] = [];
   for (const [h, e] of pairByPath(current, target)) if (e && (!h || !sameEntry(h, e))) out.push(e);
   return out;
@@ -96,14 +98,8 @@ const parentOf = (path: string) => {
   return slash > 0 ? path.slice(0, slash) : '.';
 };
 
-export function applyTree(
-  dir: string,
-  current: Iterable<TreeEntry> | null,
-  target: TreeEntry[],
-  cache: ObjectCache,
-  o: { name?: string; linksStayInside?: boolean } = {},
-): TreeChange {
-  assertSafeTree(o.name ?? dir, target, o.linksStayInside ?? true);
+/** `target` must have passed `assertSafeTree`. Either side can be an array or a manifest's walk. */
+export function applyTree(dir: string, current: Iterable<TreeEntry> | null, target: Iterable<TreeEntry>, cache: ObjectCache): TreeChange {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const change: TreeChange = { added: 0, changed: 0, removed: 0, released: [] };
   const release = (e: TreeEntry | null) => {

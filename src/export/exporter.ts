@@ -29,7 +29,7 @@ import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../records/machine-state.js';
 import { ObjectCache } from './object-cache.js';
 import { holderIsGone, lockHolder } from '../util/lock-holder.js';
-import { applyTree, countChanges, entriesToWrite } from './apply-tree.js';
+import { applyTree, assertSafeTree, countChanges, entriesToWrite } from './apply-tree.js';
 import { stableMtimes } from './stable-mtimes.js';
 import { MODULES, rsyncdConf, type Module } from './rsyncd-conf.js';
 import { formatTimestamp, nextStamp, parseTimestamp, pinnedText, TIMESTAMP_PATH, withTimestamp, type Stamp } from './served-timestamp.js';
@@ -191,14 +191,15 @@ export async function exportRsync(store: Store, opts: ExportOptions): Promise<Ex
           // the generation's tree and what clients hold now are walked, never held
           const from = before ? readTree(meta, before) : null;
           if (!from) rmSync(join(genDir, link), { recursive: true, force: true });
-          const to = loadTree(meta, after);
+          const to = readTree(meta, after);
           if (!to) throw new GbpError('internal', link, 'effective tree is missing from the export state');
           // into an empty generation: what clients hold now is in the cache already, unlooked-for
           const served = !from && current?.trees[link] ? walkTree(meta, current.trees[link]) : null;
-          const got = await cache.ensure(store, entriesToWrite(from && treeEntries(from), to), served);
+          const got = await cache.ensure(store, entriesToWrite(from && treeEntries(from), treeEntries(to)), served);
           fetched.files += got.files;
           fetched.bytes += got.bytes;
-          const { released: freed, ...counts } = applyTree(join(genDir, link), from && treeEntries(from), to, cache, { name: `${module}/${link}`, linksStayInside: module === 'repos' });
+          // checked when planned (planTree), so walked here, never held whole
+          const { released: freed, ...counts } = applyTree(join(genDir, link), from && treeEntries(from), treeEntries(to), cache);
           Object.assign(result, counts);
           release(released, freed);
         }
@@ -250,6 +251,8 @@ async function planTree(
   }
   const own = p.module === 'repos' ? await servedTimestampOf(store, p.ms, p.link, source, decodeTree(data), p.cache, p.dry) : decodeTree(data);
   const entries = stableMtimes(own, p.currentId ? walkTree(p.meta, p.currentId) : null);
+  // the one check of what may be written: every tree applied was planned here first
+  assertSafeTree(`${p.module}/${p.link}`, entries, p.module === 'repos');
   const encoded = encodeTree(entries);
   if (!p.dry && !existsSync(treePath(p.meta, encoded.sha256))) writeAtomic(treePath(p.meta, encoded.sha256), encoded.data);
   return { id: encoded.sha256, planned: p.dry ? entries : null };
