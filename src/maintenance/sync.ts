@@ -405,17 +405,27 @@ class ObjectCopier {
     this.staging ||= this.to.createStaging();
     const staging = await this.staging;
     await forEachLimit(objects, PARALLEL_COPIES, async (key) => {
-      // one counter for the copier: copies run side by side (probeAndCopy beside the plan's own)
-      const file = join(staging, `copy-${this.staged++}`);
-      await this.fetch(key, file);
-      const want = this.expected.get(key);
-      if (want) {
-        await checkCopied(key, file, want, this.from.location);
-        this.expected.delete(key);
-      }
       // a blob's name carries its SHA-256: the destination need not hash it, and a bucket verifies it
       const blobSha = /^blobs\/[0-9a-f]{2}\/([0-9a-f]{64})\/(?!meta\.json$)/.exec(key)?.[1];
-      await this.to.putFile(key, file, { immutable: true, deferSync: true, contentType: contentTypeOf(key), sha256: blobSha });
+      const options = { immutable: true, deferSync: true, contentType: contentTypeOf(key), sha256: blobSha };
+      const want = this.expected.get(key);
+      // a local source's file is read where it is, as rclone would; what is checked (a source being
+      // verified) is first copied aside, so the bytes checked are the bytes stored
+      const local = want ? undefined : this.from.localFile?.(key);
+      if (local) {
+        await this.to.putCopy(key, local, options).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'ENOENT' ? new GbpError('store', key, `missing in ${this.from.location}; run gbp fsck there`) : err;
+        });
+      } else {
+        // one counter for the copier: copies run side by side (probeAndCopy beside the plan's own)
+        const file = join(staging, `copy-${this.staged++}`);
+        await this.fetch(key, file);
+        if (want) {
+          await checkCopied(key, file, want, this.from.location);
+          this.expected.delete(key);
+        }
+        await this.to.putFile(key, file, options);
+      }
       if (blobSha) await this.copyFileList(blobSha);
     });
   }

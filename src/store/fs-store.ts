@@ -108,6 +108,18 @@ export class FsStore implements Store {
     await this.placeFile(localPath, key, 'replace', options);
   }
 
+  async putCopy(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
+    const dir = join(this.root, TMP);
+    await makeDirs(dir);
+    const tmp = join(dir, `copy-${process.pid}-${randomBytes(8).toString('hex')}`);
+    try {
+      await fs.copyFile(localPath, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    } catch (err) {
+      throw fail(err, localPath);
+    }
+    await this.putFile(key, tmp, options);
+  }
+
   async copyWithin(from: string, to: string, options: PutOptions = {}): Promise<boolean> {
     const dir = join(this.root, TMP);
     await makeDirs(dir);

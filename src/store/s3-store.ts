@@ -166,11 +166,19 @@ export class S3Store implements Store {
   }
 
   async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
+    await this.upload(key, localPath, options, true);
+  }
+
+  async putCopy(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
+    await this.upload(key, localPath, options, false);
+  }
+
+  private async upload(key: string, localPath: string, options: PutOptions, consume: boolean): Promise<void> {
     await this.schedule(options, async () => {
       const size = (await fs.stat(localPath)).size;
       if (size <= this.multipartThreshold) await this.uploadBuffer.run(size, async () => this.putObject(key, await fs.readFile(localPath), options));
       else await this.uploadBuffer.run(PART_SIZE * PARTS_IN_FLIGHT, () => this.uploadLarge(key, localPath, options));
-      await fs.rm(localPath, { force: true });
+      if (consume) await fs.rm(localPath, { force: true });
     });
   }
 

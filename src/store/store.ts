@@ -52,6 +52,11 @@ export interface Store {
   put(key: string, data: Buffer | string, options?: PutOptions): Promise<void>;
   /** Moves a staged file (from `stagingDir`) into the store; the staged file is consumed. */
   putFile(key: string, localPath: string, options?: PutOptions): Promise<void>;
+  /**
+   * Stores a copy of a file that stays where it is (another store's, read in place): a bucket
+   * uploads it as it reads it; a directory copies it (a reflink where it can), never links it.
+   */
+  putCopy(key: string, localPath: string, options?: PutOptions): Promise<void>;
   putIfAbsent(key: string, data: Buffer | string, options?: PutOptions): Promise<boolean>;
   /**
    * Another name for an object of this store, without sending its bytes (a hard link on disk, a
