@@ -253,7 +253,7 @@ async function planTree(
   const entries = stableMtimes(own, p.currentId ? walkTree(p.meta, p.currentId) : null);
   // the one check of what may be written: every tree applied was planned here first
   assertSafeTree(`${p.module}/${p.link}`, entries, p.module === 'repos');
-  const encoded = encodeTree(entries);
+  const encoded = await encodeTree(entries);
   if (!p.dry && !existsSync(treePath(p.meta, encoded.sha256))) writeAtomic(treePath(p.meta, encoded.sha256), encoded.data);
   return { id: encoded.sha256, planned: p.dry ? entries : null };
 }

@@ -82,7 +82,7 @@ export async function commitBuild(
       const reused = new Set<string>(alreadyStored);
       const written = new Set(ingest.packs.map((p) => p.id));
       for (const [name, entries] of [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const { data, sha256 } = encodeTree(entries);
+        const { data, sha256 } = await encodeTree(entries);
         if (!(await store.putIfAbsent(keys.tree(sha256), data, { ...deferred, contentType: 'application/gzip' }))) reused.add(keys.tree(sha256));
         const files = entries.filter((e) => e.type === 'f');
         trees[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };

@@ -12,6 +12,7 @@
 import { loadBuild, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
 import { forEachTreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
+import { sha256Hex } from '../util/sha256.js';
 import type { Store } from '../store/store.js';
 import { listMachines, readState } from '../records/machine-state.js';
 
@@ -64,6 +65,9 @@ export async function loadKnownContent(store: Store, machine: string): Promise<K
       if (known.treeNames.has(name) || loaded.has(ref.manifest)) continue;
       const data = await store.get(keys.tree(ref.manifest));
       if (!data) continue; // a tree gc already removed: nothing to reuse
+      // what it says is where known bytes are: a manifest changed in place (a bucket anyone with
+      // its keys can write) would point this build at other bytes, so it must be the one named
+      if (sha256Hex(data) !== ref.manifest) continue;
       loaded.add(ref.manifest);
       known.addTree(name, data);
     }

@@ -13,6 +13,7 @@
 import { GbpError } from '../errors.js';
 import { forEachTreeEntry } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
+import { sha256Hex } from '../util/sha256.js';
 import type { Store } from '../store/store.js';
 import { leasedKeys, SweepMarkerHandle } from '../store/in-flight.js';
 import { recordedBuilds } from '../records/recorded-builds.js';
@@ -108,7 +109,10 @@ export async function planGc(store: Store, graceSeconds: number, now: number, o:
       if (live.has(`tree:${treeKey}`)) continue;
       live.add(`tree:${treeKey}`);
       const data = await store.get(treeKey);
-      if (data) forEachTreeEntry(data, (e) => e.pack && live.add(`pack:${keys.pack(e.pack)}`));
+      if (!data) continue;
+      // what a changed manifest names is not what the build uses: nothing is swept on its word
+      if (sha256Hex(data) !== ref.manifest) throw new GbpError('store', treeKey, `tree manifest of ${machine} ${id} does not match its SHA-256, so the packs it uses are unknown; nothing collected (see gbp fsck)`);
+      forEachTreeEntry(data, (e) => e.pack && live.add(`pack:${keys.pack(e.pack)}`));
     }
   }
 

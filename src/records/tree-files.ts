@@ -28,6 +28,8 @@ export async function loadTreeManifest(store: Store, build: BuildManifest, manif
   if (!manifest) return null;
   const data = await store.get(keys.tree(manifest));
   if (!data) throw new GbpError('store', keys.tree(manifest), `tree manifest of ${build.machine} ${build.id} is missing`);
+  // named by its SHA-256: one changed in place (a bucket anyone with its keys can write) is not read
+  if (sha256Hex(data) !== manifest) throw new GbpError('store', keys.tree(manifest), `tree manifest of ${build.machine} ${build.id} does not match its SHA-256 (changed or damaged; see gbp fsck)`);
   return data;
 }
 

@@ -29,7 +29,7 @@ describe('a file is known by its SHA-256 only', () => {
       sha256: sha(clean), xxh64: h64Raw(forged).toString(16), pack: 'cleanpack', offset: 0, target: null,
     };
     const known = new KnownContent();
-    known.addTree('repos/gentoo', encodeTree([{ ...reference, path: '.', type: 'd', sha256: null, xxh64: null, pack: null, size: 0 }, reference]).data);
+    known.addTree('repos/gentoo', (await encodeTree([{ ...reference, path: '.', type: 'd', sha256: null, xxh64: null, pack: null, size: 0 }, reference])).data);
     const intake = new TreeIntake(new PackWriter(mkdtempSync(join(tmpdir(), 'gbp-qc-'))), known);
     const sink = intake.beginFile('repos/gentoo', reference.path, 0o644, 2, forged.length);
     sink.data(forged);

@@ -3,13 +3,15 @@
  * linear: these run in seconds where the old code ran for minutes (the test's time limit is the
  * assertion; the figures are in BENCHMARKS.md).
  */
-import { writeFileSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gbp, tempDir } from '../helpers/cli.js';
+import { gbp, snapshot, tempDir } from '../helpers/cli.js';
 import { archiveMembers, tgz } from '../helpers/fixture-archive.js';
 import { fixture } from '../helpers/fixtures.js';
 import type { Member } from '../helpers/tar-builder.js';
+import { treeEntries } from '../../src/records/tree-manifest.js';
 
 describe('linear walks', () => {
   it('100,000 empty files in one repository: pull and fsck finish (fsck was quadratic in a pack)', async () => {
@@ -30,4 +32,37 @@ describe('linear walks', () => {
     expect(fsck.code, fsck.stdout).toBe(0);
     expect(fsck.json().checked.files).toBeGreaterThan(100_000);
   }, 60_000);
+});
+
+describe('tree manifests read from the store', () => {
+  // 600 MiB of zeros in 600 KB: past what any tree's manifest inflates to
+  const bomb = () => execSync('head -c 629145600 /dev/zero | gzip -1 -c', { maxBuffer: 1 << 24 });
+
+  it('a manifest that inflates past 512 MiB is refused before it is inflated', () => {
+    expect(() => [...treeEntries(bomb())]).toThrow(/tree manifest: inflates past 512 MiB/);
+  });
+
+  it("a parent's manifest changed in place is neither reused nor inflated: the next build is stored, and the damage named", async () => {
+    const store = tempDir();
+    expect((await gbp(['--store', store, 'pull', fixture('build-archive/build.tar.gz'), '-m', 'web', '-b', '1'])).code).toBe(0);
+    const build = JSON.parse(readFileSync(join(store, 'builds/web/1/build.json'), 'utf8'));
+    const manifest: string = build.trees['repos/test_repo'].manifest;
+    const key = `trees/${manifest.slice(0, 2)}/${manifest}.json.gz`;
+    writeFileSync(join(store, key), bomb());
+    // stored without reusing what the damaged manifest says; its page, a diff against it, is refused
+    const r = await gbp(['--store', store, 'pull', fixture('build-archive/build2.tar.gz'), '-m', 'web', '-b', '2']);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toContain(`${key}: tree manifest of web 1 does not match its SHA-256`);
+    expect((await gbp(['--store', store, '--json', 'list', 'web'])).json().map((b: { id: string }) => b.id)).toEqual(['2', '1']);
+    const check = await gbp(['--store', store, 'fsck']);
+    expect(check.code).toBe(8);
+    expect(check.stdout).toContain(`${key}: content does not match its name`);
+    // nor does gc sweep packs on the word of a changed manifest
+    const objects = () => Object.keys(snapshot(store)).filter((k) => /^(blobs|packs|trees)\//.test(k));
+    const before = objects();
+    const gc = await gbp(['--store', store, 'gc', '--grace', '0']);
+    expect(gc.code).toBe(6);
+    expect(gc.stderr).toContain('nothing collected');
+    expect(objects()).toEqual(before);
+  });
 });

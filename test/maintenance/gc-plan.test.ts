@@ -20,7 +20,7 @@ const sha = (c: string) => c.repeat(64);
 async function store(unused: Record<string, number>) {
   const s = new FsStore(mkdtempSync(join(tmpdir(), 'gbp-gcplan-')));
   const put = (key: string, data: string | Buffer, ageDays: number) => s.put(key, data, { mtime: NOW - ageDays * DAY });
-  const tree = encodeTree([
+  const tree = await encodeTree([
     { path: '.', type: 'd', mode: 0o755, mtime: 1, size: 0, sha256: null, xxh64: null, pack: null, offset: 0, target: null },
     { path: 'f', type: 'f', mode: 0o644, mtime: 1, size: 1, sha256: sha('9'), xxh64: null, pack: 'used', offset: 0, target: null },
   ]);

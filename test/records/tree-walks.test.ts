@@ -24,17 +24,17 @@ describe('countTreeChanges', () => {
     ['a tree that appeared', null, base, 5],
     ['a tree that went', base, null, 5],
   ];
-  it.each(cases)('%s', (_name, a, b, n) => {
-    const enc = (t: TreeEntry[] | null) => (t ? encodeTree(t).data : null);
-    expect(countTreeChanges(enc(a), enc(b))).toBe(n);
-    const full = diffTrees(a && decodeTree(enc(a)!), b && decodeTree(enc(b)!));
+  it.each(cases)('%s', async (_name, a, b, n) => {
+    const [ea, eb] = await Promise.all([a, b].map(async (t) => (t ? (await encodeTree(t)).data : null)));
+    expect(countTreeChanges(ea, eb)).toBe(n);
+    const full = diffTrees(a && decodeTree(ea!), b && decodeTree(eb!));
     expect(full.added.length + full.removed.length + full.changed.length).toBe(n);
   });
 });
 
 describe('findTreeEntries', () => {
-  it('finds the paths asked for in one walk, and not what is missing', () => {
-    const found = findTreeEntries(encodeTree(base).data, ['m', 'a/x', 'nope']);
+  it('finds the paths asked for in one walk, and not what is missing', async () => {
+    const found = findTreeEntries((await encodeTree(base)).data, ['m', 'a/x', 'nope']);
     expect([...found.keys()].sort()).toEqual(['a/x', 'm']);
     expect(found.get('m')!.sha256).toBe(f('m', '3').sha256);
   });
