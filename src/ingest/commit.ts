@@ -53,7 +53,11 @@ export async function commitBuild(
         const name = record.stanza.PATH.split('/').pop()!;
         const key = keys.blob(record.sha256, name);
         if (storedNames.has(name) && (await store.stat(key))?.size === record.size) return void alreadyStored.push(key);
-        await store.putFile(key, file, { ...deferred, contentType: 'application/x-tar', sha256: record.sha256 });
+        // a bucket uploads the staged file in place and it stays, for the file lists the pull makes
+        // after the publish (else each package was downloaded back); a directory takes it by rename
+        // and the lists read the store's own file
+        const put = store.kind === 'bucket' ? store.putCopy : store.putFile;
+        await put.call(store, key, file, { ...deferred, contentType: 'application/x-tar', sha256: record.sha256 });
       });
       await writeArtifacts(store, machine, id, parent, ingest);
       if (log) await store.put(keys.buildLog(machine, id), log.gz, { immutable: true, deferSync: true, sha256: log.record.sha256, contentType: 'application/gzip' });

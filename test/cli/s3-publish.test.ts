@@ -149,6 +149,10 @@ describe('cost and failure on a bucket', () => {
     expect(n.traffic.bytesSent).toBeLessThan(f.traffic.bytesSent / 8);
     // and the first one did not pay a request per repository file either
     expect(total(f.traffic)).toBeLessThan(n.trees.files / 4);
+    // nor read its packages back to list their files: it lists what it staged
+    console.log(`first build's requests: ${JSON.stringify(f.traffic.requests)}`);
+    expect(f.fileLists.listed).toBe(f.packages.new);
+    expect(f.traffic.requests.get).toBeLessThan(f.packages.new);
   });
 
   it('a build that changed nothing costs the same requests for 40 packages as for 5, and sends no content', async () => {
