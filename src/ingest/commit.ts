@@ -56,8 +56,8 @@ export async function commitBuild(
         // a bucket uploads the staged file in place and it stays, for the file lists the pull makes
         // after the publish (else each package was downloaded back); a directory takes it by rename
         // and the lists read the store's own file
-        const put = store.kind === 'bucket' ? store.putCopy : store.putFile;
-        await put.call(store, key, file, { ...deferred, contentType: 'application/x-tar', sha256: record.sha256 });
+        const options = { ...deferred, contentType: 'application/x-tar', sha256: record.sha256 };
+        await (store.kind === 'bucket' ? store.putCopy(key, file, options) : store.putFile(key, file, options));
       });
       await writeArtifacts(store, machine, id, parent, ingest);
       if (log) await store.put(keys.buildLog(machine, id), log.gz, { immutable: true, deferSync: true, sha256: log.record.sha256, contentType: 'application/gzip' });

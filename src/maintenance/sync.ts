@@ -474,7 +474,6 @@ class ObjectCopier {
 /** What a copied object must be, by the verified record: its hash, the files a pack holds, or a blob's record. */
 type Expected = { sha256: string; size: number } | { ranges: Map<number, { size: number; sha256: string }> } | { record: PackageRecord };
 
-
 /** A copied object against what the verified record says it is; refused (exit 9) otherwise. */
 async function checkCopied(key: string, file: string, want: Expected, from: string): Promise<void> {
   const refuse = (what: string) => new GbpError('untrusted', key, `${what} in ${from}: not what the signed record says; refused`);

@@ -109,9 +109,7 @@ export class FsStore implements Store {
   }
 
   async putCopy(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
-    const dir = join(this.root, TMP);
-    await makeDirs(dir);
-    const tmp = join(dir, `copy-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const tmp = await this.tempPath('copy');
     try {
       await fs.copyFile(localPath, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
     } catch (err) {
@@ -121,9 +119,7 @@ export class FsStore implements Store {
   }
 
   async copyWithin(from: string, to: string, options: PutOptions = {}): Promise<boolean> {
-    const dir = join(this.root, TMP);
-    await makeDirs(dir);
-    const tmp = join(dir, `link-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const tmp = await this.tempPath('link');
     try {
       await fs.link(this.path(from), tmp);
     } catch (err) {
@@ -225,9 +221,7 @@ export class FsStore implements Store {
   }
 
   private async writeTemp(data: Buffer | string, options: PutOptions): Promise<string> {
-    const dir = join(this.root, TMP);
-    await makeDirs(dir);
-    const tmp = join(dir, `put-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const tmp = await this.tempPath('put');
     const fh = await fs.open(tmp, 'wx');
     try {
       await fh.writeFile(data);
@@ -238,6 +232,13 @@ export class FsStore implements Store {
     }
     if (options.mtime !== undefined) await fs.utimes(tmp, options.mtime, options.mtime);
     return tmp;
+  }
+
+  /** A fresh name in the store's temp directory (same filesystem: a rename or link places it). */
+  private async tempPath(prefix: string): Promise<string> {
+    const dir = join(this.root, TMP);
+    await makeDirs(dir);
+    return join(dir, `${prefix}-${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 
   /** Renames (or, exclusively, links) a complete temp file into place and syncs the directory. */
