@@ -11,7 +11,7 @@ import { commitBuild } from '../ingest/commit.js';
 import { assertSameArchive, completeBuild } from '../ingest/write-order.js';
 import { ingestArchive } from '../ingest/ingest.js';
 import { loadKnownContent } from '../ingest/known-content.js';
-import { loadBuild, signerCounts } from '../records/build-manifest.js';
+import { loadBuild, signerCounts, type BuildManifest } from '../records/build-manifest.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { updateState } from '../records/machine-state.js';
@@ -83,13 +83,69 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   const source = await openSource(opts.source);
   await store.recover();
 
-  let result: PullResult;
-  let newPackages: { staging: string; blobs: StagedBlob[] } | null = null;
   const existing = await loadBuild(store, opts.machine, opts.id);
   // damage fsck recorded: this archive may bring the good bytes, so it is read in full even when
   // its build is stored already (records/damage.ts)
   const damage = await readDamage(store);
   const repair = damage ? new DamageRepair(damage) : null;
+  // its own function: what storing held (the decoded trees, the known content) dies before the
+  // pages are rendered; locals of a suspended async function stay reachable until it returns
+  const { result, newPackages } = await storeArchive(store, site, opts, source, existing, repair);
+
+  try {
+    if (opts.publish || opts.tags?.length || opts.note !== undefined) {
+      opts.onPhase?.(opts.publish ? 'publishing' : 'recording tags and note');
+      const moved: NonNullable<PullResult['moved']> = { published: null, tags: [] };
+      await updateState(store, opts.machine, (state) => {
+        let changed = false;
+        // a retried compare-and-swap calls this again: what moved is what the last call saw
+        moved.published = null;
+        moved.tags = [];
+        if (opts.publish && state.published !== opts.id) {
+          moved.published = { previous: state.published };
+          state.published = opts.id;
+          changed = true;
+        }
+        for (const t of opts.tags ?? []) {
+          if (state.tags[t] !== opts.id) {
+            moved.tags.push({ tag: t, previous: state.tags[t] ?? null });
+            state.tags[t] = opts.id;
+            changed = true;
+          }
+        }
+        if (opts.note !== undefined && state.notes[opts.id] !== opts.note) {
+          state.notes[opts.id] = opts.note;
+          changed = true;
+        }
+        return changed;
+      });
+      result.moved = moved;
+    }
+    // views and pages follow the state (a new build gets its page even when not published)
+    await refreshMachineViews(store, site, opts.machine);
+    result.published = !!opts.publish;
+    if (newPackages) {
+      opts.onPhase?.(`listing the files of ${newPackages.blobs.length} new packages`);
+      result.fileLists = await indexNewPackages(store, newPackages.blobs);
+    }
+  } finally {
+    if (newPackages) await store.disposeStaging(newPackages.staging);
+  }
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+/** Reads the archive and stores its build (or confirms the stored one): the pull up to the publish. */
+async function storeArchive(
+  store: Store,
+  site: SiteSettings,
+  opts: PullOptions,
+  source: Awaited<ReturnType<typeof openSource>>,
+  existing: BuildManifest | null,
+  repair: DamageRepair | null,
+): Promise<{ result: PullResult; newPackages: { staging: string; blobs: StagedBlob[] } | null }> {
+  let result: PullResult;
+  let newPackages: { staging: string; blobs: StagedBlob[] } | null = null;
   if (existing && !repair) {
     const hash = createHash('sha256');
     let bytes = 0;
@@ -158,47 +214,7 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
     }
   }
 
-  try {
-    if (opts.publish || opts.tags?.length || opts.note !== undefined) {
-      opts.onPhase?.(opts.publish ? 'publishing' : 'recording tags and note');
-      const moved: NonNullable<PullResult['moved']> = { published: null, tags: [] };
-      await updateState(store, opts.machine, (state) => {
-        let changed = false;
-        // a retried compare-and-swap calls this again: what moved is what the last call saw
-        moved.published = null;
-        moved.tags = [];
-        if (opts.publish && state.published !== opts.id) {
-          moved.published = { previous: state.published };
-          state.published = opts.id;
-          changed = true;
-        }
-        for (const t of opts.tags ?? []) {
-          if (state.tags[t] !== opts.id) {
-            moved.tags.push({ tag: t, previous: state.tags[t] ?? null });
-            state.tags[t] = opts.id;
-            changed = true;
-          }
-        }
-        if (opts.note !== undefined && state.notes[opts.id] !== opts.note) {
-          state.notes[opts.id] = opts.note;
-          changed = true;
-        }
-        return changed;
-      });
-      result.moved = moved;
-    }
-    // views and pages follow the state (a new build gets its page even when not published)
-    await refreshMachineViews(store, site, opts.machine);
-    result.published = !!opts.publish;
-    if (newPackages) {
-      opts.onPhase?.(`listing the files of ${newPackages.blobs.length} new packages`);
-      result.fileLists = await indexNewPackages(store, newPackages.blobs);
-    }
-  } finally {
-    if (newPackages) await store.disposeStaging(newPackages.staging);
-  }
-  result.seconds = (performance.now() - started) / 1000;
-  return result;
+  return { result, newPackages };
 }
 
 function base(opts: PullOptions, status: PullResult['status'], archive: PullResult['archive']): PullResult {

@@ -137,7 +137,7 @@ export function diffTrees(a: TreeEntry[] | null, b: TreeEntry[] | null): FileCha
  */
 export async function repoMarks(store: Store, manifest: Buffer | null): Promise<{ timestamp: string | null; commit: string | null }> {
   if (!manifest) return { timestamp: null, commit: null };
-  const found = findTreeEntries(manifest, ['metadata/timestamp.chk', 'metadata/build.json']);
+  const found = await findTreeEntries(manifest, ['metadata/timestamp.chk', 'metadata/build.json']);
   const stamp = await readEntryFile(store, found.get('metadata/timestamp.chk') ?? null, 'metadata/timestamp.chk');
   const raw = await readEntryFile(store, found.get('metadata/build.json') ?? null, 'metadata/build.json');
   return { timestamp: stamp?.toString('utf8').trim() ?? null, commit: raw ? commitIn(raw) : null };
@@ -169,7 +169,7 @@ export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifes
     // repositories are large: compared as two walks of their manifests, neither held decoded
     const [ta, tb] = [await loadTreeManifest(store, a, a.trees[name]?.manifest), await loadTreeManifest(store, b, b.trees[name]?.manifest)];
     const [ma, mb] = [await repoMarks(store, ta), await repoMarks(store, tb)];
-    const changes = listTreeChanges(ta, tb, MAX_LISTED_REPO_CHANGES);
+    const changes = await listTreeChanges(ta, tb, MAX_LISTED_REPO_CHANGES);
     repos.push({
       repo: name.slice('repos/'.length),
       from: ma.timestamp,

@@ -12,7 +12,7 @@
  */
 import { GbpError } from '../errors.js';
 import { once } from 'node:events';
-import { createGzip, gunzipSync } from 'node:zlib';
+import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { sha256Hex } from '../util/sha256.js';
 
 export const TREE_FORMAT = 1;
@@ -144,14 +144,86 @@ function inflateManifest(gz: Buffer): Buffer {
 export function* treeEntries(data: Buffer): Generator<TreeEntry> {
   const text = inflateManifest(data);
   let start = text.indexOf(0x0a);
-  const head = JSON.parse(text.toString('utf8', 0, start)) as { format: number; packs: string[] };
-  if (head.format !== TREE_FORMAT) throw new GbpError('store', 'tree manifest', `unsupported tree format ${head.format} (written by another version of gbp)`);
-  for (start++; start < text.length; ) {
+  const { packs } = parseHead(text.toString('utf8', 0, start < 0 ? text.length : start));
+  for (start++; start > 0 && start < text.length; ) {
     let end = text.indexOf(0x0a, start);
     if (end < 0) end = text.length;
-    const [path, type, mode, mtime, size, sha256, xxh64, pi, offset, target] = JSON.parse(text.toString('utf8', start, end)) as Row;
-    yield { path, type, mode, mtime, size, sha256, xxh64, pack: pi >= 0 ? head.packs[pi] : null, offset, target };
+    yield parseRow(text.toString('utf8', start, end), packs);
     start = end + 1;
+  }
+}
+
+function parseHead(line: string): { packs: string[] } {
+  const head = JSON.parse(line) as { format: number; packs: string[] };
+  if (head.format !== TREE_FORMAT) throw new GbpError('store', 'tree manifest', `unsupported tree format ${head.format} (written by another version of gbp)`);
+  return head;
+}
+
+function parseRow(line: string, packs: string[]): TreeEntry {
+  const [path, type, mode, mtime, size, sha256, xxh64, pi, offset, target] = JSON.parse(line) as Row;
+  return { path, type, mode, mtime, size, sha256, xxh64, pack: pi >= 0 ? packs[pi] : null, offset, target };
+}
+
+/** What a streamed walk inflates at a time. */
+const STREAM_CHUNK = 256 << 10;
+
+/**
+ * The entries in path order, a batch per 256 KiB of inflated text: a walk that runs beside other
+ * work (a build page's diff, after a pull) holds neither manifest's whole text (15 MB each for a
+ * 124,000-file tree). Stopping early stops the inflation.
+ */
+export async function* streamTreeEntries(data: Buffer): AsyncGenerator<TreeEntry[]> {
+  const gunzip = createGunzip({ chunkSize: STREAM_CHUNK });
+  gunzip.end(data);
+  let packs: string[] | null = null;
+  // a line cut by a chunk's end: its pieces, joined once its newline comes (linear however long)
+  let pending: Buffer[] = [];
+  let inflated = 0;
+  const take = (line: string, batch: TreeEntry[]) => {
+    if (packs) batch.push(parseRow(line, packs));
+    else ({ packs } = parseHead(line));
+  };
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      inflated += chunk.length;
+      if (inflated > MAX_MANIFEST_TEXT) throw new GbpError('store', 'tree manifest', `inflates past ${MAX_MANIFEST_TEXT >> 20} MiB; not read`);
+      const batch: TreeEntry[] = [];
+      let start = 0;
+      for (let end = chunk.indexOf(0x0a); end >= 0; start = end + 1, end = chunk.indexOf(0x0a, start)) {
+        if (pending.length) {
+          take(Buffer.concat([...pending, chunk.subarray(0, end)]).toString('utf8'), batch);
+          pending = [];
+        } else take(chunk.toString('utf8', start, end), batch);
+      }
+      // a copy when it is a piece of the chunk: the line must not keep 256 KiB alive
+      if (start < chunk.length) pending.push(start ? Buffer.from(chunk.subarray(start)) : chunk);
+      if (batch.length) yield batch;
+    }
+  } finally {
+    gunzip.destroy();
+  }
+  if (pending.length) {
+    const batch: TreeEntry[] = [];
+    take(Buffer.concat(pending).toString('utf8'), batch);
+    if (batch.length) yield batch;
+  }
+}
+
+/** Reads a streamed walk an entry at a time; `next` awaits only when a batch runs out. */
+class EntryCursor {
+  private batch: TreeEntry[] = [];
+  private at = 0;
+  current: TreeEntry | null = null;
+  constructor(private readonly source: AsyncIterator<TreeEntry[]> | null) {}
+
+  async next(): Promise<TreeEntry | null> {
+    while (this.at >= this.batch.length) {
+      const got = this.source ? await this.source.next() : { done: true as const, value: undefined };
+      if (got.done) return (this.current = null);
+      this.batch = got.value;
+      this.at = 0;
+    }
+    return (this.current = this.batch[this.at++]);
   }
 }
 
@@ -160,20 +232,38 @@ export function* treeEntries(data: Buffer): Generator<TreeEntry> {
  * target; null is a tree that is not there), by one merge of the two path-ordered walks: a 124,000-file tree is compared without
  * holding either in memory.
  */
-export function countTreeChanges(a: Buffer | null, b: Buffer | null): number {
-  return listTreeChanges(a, b, 0).count;
+export async function countTreeChanges(a: Buffer | null, b: Buffer | null): Promise<number> {
+  return (await listTreeChanges(a, b, 0)).count;
 }
 
 export type TreeChangeKind = 'added' | 'removed' | 'changed';
 
-/** How many paths differ between two trees, and the first `cap` of them in path order (one walk). */
-export function listTreeChanges(a: Buffer | null, b: Buffer | null, cap: number): { count: number; first: { path: string; change: TreeChangeKind }[] } {
+/** How many paths differ between two trees, and the first `cap` of them in path order (one streamed walk of each). */
+export async function listTreeChanges(a: Buffer | null, b: Buffer | null, cap: number): Promise<{ count: number; first: { path: string; change: TreeChangeKind }[] }> {
   let count = 0;
   const first: { path: string; change: TreeChangeKind }[] = [];
-  for (const [x, y] of pairByPath(nonDirectories(a), nonDirectories(b))) {
-    if (x && y && sameContent(x, y)) continue;
+  const note = (path: string, change: TreeChangeKind) => {
     count++;
-    if (first.length < cap) first.push({ path: (y ?? x)!.path, change: !x ? 'added' : !y ? 'removed' : 'changed' });
+    if (first.length < cap) first.push({ path, change });
+  };
+  const ca = new EntryCursor(a && streamTreeEntries(a));
+  const cb = new EntryCursor(b && streamTreeEntries(b));
+  const step = async (c: EntryCursor) => {
+    do await c.next();
+    while (c.current?.type === 'd');
+  };
+  await Promise.all([step(ca), step(cb)]);
+  for (let x = ca.current, y = cb.current; x || y; x = ca.current, y = cb.current) {
+    if (x && (!y || x.path < y.path)) {
+      note(x.path, 'removed');
+      await step(ca);
+    } else if (y && (!x || y.path < x.path)) {
+      note(y.path, 'added');
+      await step(cb);
+    } else {
+      if (!sameContent(x!, y!)) note(y!.path, 'changed');
+      await Promise.all([step(ca), step(cb)]);
+    }
   }
   return { count, first };
 }
@@ -183,19 +273,16 @@ export function sameContent(a: TreeEntry, b: TreeEntry): boolean {
   return a.type === b.type && a.sha256 === b.sha256 && a.target === b.target;
 }
 
-/** A missing tree (null) walks as an empty one. */
-function* nonDirectories(data: Buffer | null): Generator<TreeEntry> {
-  if (data) for (const e of treeEntries(data)) if (e.type !== 'd') yield e;
-}
-
-/** Entries by path, in one walk of the manifest that stops past the last path asked for. */
-export function findTreeEntries(data: Buffer, paths: string[]): Map<string, TreeEntry> {
+/** Entries by path, in one streamed walk of the manifest that stops past the last path asked for. */
+export async function findTreeEntries(data: Buffer, paths: string[]): Promise<Map<string, TreeEntry>> {
   const wanted = new Set(paths);
   const last = [...wanted].sort().at(-1) ?? '';
   const found = new Map<string, TreeEntry>();
-  for (const e of treeEntries(data)) {
-    if (wanted.has(e.path)) found.set(e.path, e);
-    if (found.size === wanted.size || e.path > last) break;
+  for await (const batch of streamTreeEntries(data)) {
+    for (const e of batch) {
+      if (wanted.has(e.path)) found.set(e.path, e);
+      if (found.size === wanted.size || e.path > last) return found;
+    }
   }
   return found;
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { diffTrees } from '../../src/records/build-diff.js';
-import { countTreeChanges, decodeTree, encodeTree, findTreeEntries, type TreeEntry } from '../../src/records/tree-manifest.js';
+import { countTreeChanges, decodeTree, encodeTree, findTreeEntries, listTreeChanges, streamTreeEntries, type TreeEntry } from '../../src/records/tree-manifest.js';
 
 const f = (path: string, content: string): TreeEntry => ({ path, type: 'f', mode: 0o644, mtime: 1, size: 1, sha256: content.repeat(64).slice(0, 64), xxh64: null, pack: 'p', offset: 0, target: null });
 const l = (path: string, target: string): TreeEntry => ({ path, type: 'l', mode: 0o777, mtime: 1, size: 0, sha256: null, xxh64: null, pack: null, offset: 0, target });
@@ -26,7 +26,7 @@ describe('countTreeChanges', () => {
   ];
   it.each(cases)('%s', async (_name, a, b, n) => {
     const [ea, eb] = await Promise.all([a, b].map(async (t) => (t ? (await encodeTree(t)).data : null)));
-    expect(countTreeChanges(ea, eb)).toBe(n);
+    expect(await countTreeChanges(ea, eb)).toBe(n);
     const full = diffTrees(a && decodeTree(ea!), b && decodeTree(eb!));
     expect(full.added.length + full.removed.length + full.changed.length).toBe(n);
   });
@@ -34,8 +34,39 @@ describe('countTreeChanges', () => {
 
 describe('findTreeEntries', () => {
   it('finds the paths asked for in one walk, and not what is missing', async () => {
-    const found = findTreeEntries((await encodeTree(base)).data, ['m', 'a/x', 'nope']);
+    const found = await findTreeEntries((await encodeTree(base)).data, ['m', 'a/x', 'nope']);
     expect([...found.keys()].sort()).toEqual(['a/x', 'm']);
     expect(found.get('m')!.sha256).toBe(f('m', '3').sha256);
+  });
+});
+
+describe('streamed walks of a large tree', () => {
+  // 30,000 entries are about 4 MB of text: the walk crosses many 256 KiB chunks, some of them
+  // inside a line and inside a multi-byte character
+  const big: TreeEntry[] = [d('.')];
+  for (let i = 0; i < 30000; i++) big.push(f(`cat-${String(i % 97).padStart(2, '0')}/pkg-${i}/fïle-ñame-€-${i}.ebuild`, String(i % 10)));
+  const sorted = [...big].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  it('streams the same entries, in the same order, as a whole decode', async () => {
+    const data = (await encodeTree(big)).data;
+    const streamed: TreeEntry[] = [];
+    for await (const batch of streamTreeEntries(data)) streamed.push(...batch);
+    expect(streamed.length).toBe(big.length);
+    expect(streamed).toEqual(decodeTree(data));
+  });
+
+  it('counts and lists the changes a full diff finds, and finds an entry near the end', async () => {
+    const changed = sorted
+      .filter((_, i) => i % 5000 !== 1)
+      .map((e, i) => (i % 7001 === 3 ? f(e.path, 'x') : e))
+      .concat([f('zz/new', '1'), f('aa/new', '1')]);
+    const [ea, eb] = [(await encodeTree(sorted)).data, (await encodeTree(changed)).data];
+    const full = diffTrees(decodeTree(ea), decodeTree(eb));
+    const listed = await listTreeChanges(ea, eb, 3);
+    expect(listed.count).toBe(full.added.length + full.removed.length + full.changed.length);
+    expect(listed.count).toBeGreaterThan(8);
+    expect(listed.first.map((c) => c.path)).toEqual([...full.added, ...full.removed, ...full.changed].sort().slice(0, 3));
+    const last = sorted.at(-1)!.path;
+    expect((await findTreeEntries(ea, [last])).get(last)?.sha256).toBe(sorted.at(-1)!.sha256);
   });
 });
