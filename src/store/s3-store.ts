@@ -43,12 +43,15 @@ import { sha256Hex } from '../util/sha256.js';
 /**
  * Files go up in one buffered PUT (a throttled request can be sent again) up to MULTIPART_THRESHOLD,
  * beyond it in parts (a binpkg can be gigabytes). Multipart costs requests and server work, so a
- * 32 MiB pack is one PUT. The file bytes held in memory at once stay within UPLOAD_BUFFER_BYTES,
- * whatever the number of requests in flight.
+ * 32 MiB pack is one PUT. A file up to STREAM_FROM is read whole and sent as a buffer; a larger one
+ * streams from disk, so 32 uploads in flight hold their sockets' buffers, not their files (a
+ * desktop's first build held 115 MB of package bytes). Parts and buffers stay within
+ * UPLOAD_BUFFER_BYTES, whatever the number of requests in flight.
  */
 const MULTIPART_THRESHOLD = 96 * 1024 * 1024;
 const PART_SIZE = 16 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
+const STREAM_FROM = 1024 * 1024;
 const UPLOAD_BUFFER_BYTES = 64 * 1024 * 1024;
 /** An incomplete multipart upload older than this belongs to a writer that died. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
@@ -176,7 +179,8 @@ export class S3Store implements Store {
   private async upload(key: string, localPath: string, options: PutOptions, consume: boolean): Promise<void> {
     await this.schedule(options, async () => {
       const size = (await fs.stat(localPath)).size;
-      if (size <= this.multipartThreshold) await this.uploadBuffer.run(size, async () => this.putObject(key, await fs.readFile(localPath), options));
+      if (size <= STREAM_FROM) await this.uploadBuffer.run(size, async () => this.putObject(key, await fs.readFile(localPath), options));
+      else if (size <= this.multipartThreshold) await this.putStreamed(key, localPath, size, options);
       else await this.uploadBuffer.run(PART_SIZE * PARTS_IN_FLIGHT, () => this.uploadLarge(key, localPath, options));
       if (consume) await fs.rm(localPath, { force: true });
     });
@@ -382,6 +386,41 @@ export class S3Store implements Store {
       const status = statusOf(err);
       if ((condition.IfNoneMatch || condition.IfMatch) && (status === 412 || status === 409)) return false;
       throw fail(err, key);
+    }
+  }
+
+  /** One PutObject of a file read from disk as it is sent: each attempt (the SDK retries throttled requests) opens it afresh. */
+  private async putStreamed(key: string, localPath: string, size: number, options: PutOptions): Promise<void> {
+    const sha256 = options.sha256 ?? (await hashFile(localPath));
+    this.requests.put++;
+    this.bytesSent += size;
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), ContentLength: size, ...headersFor(key, options, sha256) });
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+        return next(args);
+      },
+      { step: 'build', name: 'gbpPayloadSha256' },
+    );
+    // the deserialize step runs inside the retry loop, once per attempt, after signing (which
+    // takes the payload's hash from the header above, never from the body)
+    const opened: ReturnType<typeof createReadStream>[] = [];
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        opened.at(-1)?.destroy();
+        const body = createReadStream(localPath);
+        opened.push(body);
+        (args.request as { body: unknown }).body = body;
+        return next(args);
+      },
+      { step: 'deserialize', name: 'gbpFileBody' },
+    );
+    try {
+      await this.client.send(command);
+    } catch (err) {
+      throw fail(err, key);
+    } finally {
+      for (const body of opened) body.destroy();
     }
   }
 

@@ -1,12 +1,15 @@
 import { HeadObjectCommand, ListMultipartUploadsCommand, CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { randomBytes, createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseS3Url } from '../../src/store/s3-config.js';
 import { S3Store, probeConditionalWrites } from '../../src/store/s3-store.js';
 import { CACHE_IMMUTABLE, CACHE_MUTABLE } from '../../src/store/http-headers.js';
-import { newBucket, newS3Store, rgwClient } from '../helpers/s3.js';
+import { newBucket, newS3Store, rgwClient, rgwEnv } from '../helpers/s3.js';
+import { startS3Proxy } from '../helpers/s3-proxy.js';
+import { createS3Client } from '../../src/store/s3-config.js';
 import { storeConformance } from './conformance.js';
 
 storeConformance('S3 (Ceph RGW, conditional writes)', () => newS3Store());
@@ -54,6 +57,48 @@ describe('S3 specifics', () => {
     expect(h.ContentLength).toBe(big.length);
     expect(h.Metadata?.sha256).toBe(createHash('sha256').update(big).digest('hex'));
     expect((await s.getRange('blobs/cd/y/big-1.gpkg.tar', 40 * 1024 * 1024, 123)).equals(big.subarray(40 * 1024 * 1024))).toBe(true);
+    await s.disposeStaging(dir);
+  });
+
+  it('streams a file from disk, and sends it again from the start when the server throttles it', async () => {
+    // every first PUT of a key is answered 503 SlowDown after its body was read: the retry must
+    // open the file again, not resend a stream already consumed
+    const putsOf = new Map<string, number>();
+    const proxy = await startS3Proxy(rgwEnv().AWS_ENDPOINT_URL, {
+      throttle: (req) => {
+        if (req.method !== 'PUT') return false;
+        const n = (putsOf.get(req.url!) ?? 0) + 1;
+        putsOf.set(req.url!, n);
+        return n === 1;
+      },
+    });
+    try {
+      const client = createS3Client({ endpoint: proxy.url, region: 'us-east-1' });
+      const s = new S3Store({ client, bucket: await newBucket(), prefix: 'store/' });
+      const dir = await s.createStaging();
+      const files = [randomBytes(3 * 1024 * 1024 + 7), randomBytes(5 * 1024 * 1024)];
+      await Promise.all(files.map((b, i) => writeFile(join(dir, `f${i}`), b)));
+      await s.putCopy('blobs/aa/a/a-1.gpkg.tar', join(dir, 'f0'), { immutable: true, deferSync: true, sha256: createHash('sha256').update(files[0]).digest('hex') });
+      await s.putFile('packs/p1', join(dir, 'f1'), { deferSync: true });
+      await s.barrier();
+      expect(proxy.seen.throttled).toBe(2);
+      expect((await s.get('blobs/aa/a/a-1.gpkg.tar'))!.equals(files[0])).toBe(true);
+      expect((await s.get('packs/p1'))!.equals(files[1])).toBe(true);
+      // a copy leaves the staged file; a put takes it
+      expect(existsSync(join(dir, 'f0'))).toBe(true);
+      expect(existsSync(join(dir, 'f1'))).toBe(false);
+      await s.disposeStaging(dir);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a streamed file whose bytes are not the SHA-256 it is sent under is refused by the server, and not stored', async () => {
+    const s = await newS3Store();
+    const dir = await s.createStaging();
+    await writeFile(join(dir, 'f'), randomBytes(2 * 1024 * 1024));
+    await expect(s.putCopy('blobs/bb/b/b-1.gpkg.tar', join(dir, 'f'), { sha256: 'a'.repeat(64) })).rejects.toThrow();
+    expect(await s.stat('blobs/bb/b/b-1.gpkg.tar')).toBeNull();
     await s.disposeStaging(dir);
   });
 
