@@ -121,13 +121,15 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
       });
       result.moved = moved;
     }
-    // views and pages follow the state (a new build gets its page even when not published)
-    await refreshMachineViews(store, site, opts.machine);
+    // views and pages follow the state (a new build gets its page even when not published); the
+    // new packages' file lists are made beside them (decompressors in child processes, while
+    // this thread renders): both cores, not one after the other
+    if (newPackages) opts.onPhase?.(`publishing, and listing the files of ${newPackages.blobs.length} new packages`);
+    const [views, lists] = await Promise.allSettled([refreshMachineViews(store, site, opts.machine), newPackages && indexNewPackages(store, newPackages.blobs)]);
+    if (views.status === 'rejected') throw views.reason;
+    if (lists.status === 'rejected') throw lists.reason;
     result.published = !!opts.publish;
-    if (newPackages) {
-      opts.onPhase?.(`listing the files of ${newPackages.blobs.length} new packages`);
-      result.fileLists = await indexNewPackages(store, newPackages.blobs);
-    }
+    if (lists.value) result.fileLists = lists.value;
   } finally {
     if (newPackages) await store.disposeStaging(newPackages.staging);
   }

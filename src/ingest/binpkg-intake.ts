@@ -11,9 +11,11 @@
  *   that blob exists, and only a new blob has its metadata read (from the staged file, by position)
  *   and is kept for the commit. Those lookups run beside the rest of the reading (a TaskGroup),
  *   and `finish` waits for them.
+ * The hashing and the staging writes happen on a worker thread (hash-worker.ts); each package's
+ * checks run once its digests are back, beside the reading too.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
+import { HashWorker } from './hash-worker.js';
 import { join } from 'node:path';
 import { archiveError, GbpError } from '../errors.js';
 import { formatFromName, readBinpkgMetadata, stanzaFromMetadata, type BinpkgFormat } from '../binpkg/metadata.js';
@@ -40,7 +42,8 @@ export interface PullTrust {
 }
 
 export interface MemberSink {
-  data(chunk: Buffer): void;
+  /** A promise asks the reader to wait (the hashing thread is behind). */
+  data(chunk: Buffer): void | Promise<void>;
   end(): void | Promise<void>;
 }
 
@@ -84,6 +87,8 @@ export class BinpkgIntake {
     private readonly repair: DamageRepair | null = null,
     /** Trusted keys: every package's signature is checked against them (null: none configured). */
     private readonly trust: PullTrust | null = null,
+    /** Where the packages' bytes are hashed, and the new ones written to the staging directory. */
+    private readonly hashing: HashWorker = new HashWorker(),
   ) {}
 
   beginIndex(member: string, size: number): MemberSink {
@@ -125,49 +130,51 @@ export class BinpkgIntake {
   }
 
   private verifyKnown(member: string, relPath: string, mtime: number, candidate: PackageRecord): MemberSink {
-    const sha256 = createHash('sha256');
+    const job = this.hashing.begin(['sha256']);
     return {
-      data: (c) => void sha256.update(c),
+      data: (c) => job.update(c),
       end: () => {
-        if (sha256.digest('hex') !== candidate.sha256) {
-          throw archiveError(member, 'does not match binpkgs/Packages: the bytes differ from the package its SIZE/MD5/SHA1 describe');
-        }
-        this.stats.verifiedWithoutWrite++;
-        this.receive(relPath, { member, mtime, record: { ...candidate, origin: relPath }, known: true });
+        // confirmed beside the reading: the archive is refused before anything is committed
+        const digests = job.digest();
+        void this.lookups.run(async () => {
+          const [sha256] = await digests;
+          if (sha256 !== candidate.sha256) {
+            throw archiveError(member, 'does not match binpkgs/Packages: the bytes differ from the package its SIZE/MD5/SHA1 describe');
+          }
+          this.stats.verifiedWithoutWrite++;
+          this.receive(relPath, { member, mtime, record: { ...candidate, origin: relPath }, known: true });
+        });
       },
     };
   }
 
   private stage(member: string, relPath: string, size: number, mtime: number, format: BinpkgFormat): MemberSink {
     const file = join(this.staging, `binpkg-${this.seq++}`);
-    const fd = openSync(file, 'wx');
-    const hashes: Hash[] = [createHash('md5'), createHash('sha1'), createHash('sha256')];
-    let written = 0;
+    // a directory store renames the staged file into place: flushed now, beside the reading, the
+    // commit's barrier has nothing left to wait for (a bucket uploads it, and needs no flush)
+    const job = this.hashing.begin(['md5', 'sha1', 'sha256'], file, this.store.kind !== 'bucket');
     return {
-      data: (c) => {
-        for (const h of hashes) h.update(c);
-        let done = 0;
-        while (done < c.length) done += writeSync(fd, c, done, c.length - done, written + done);
-        written += c.length;
-      },
-      end: async () => {
-        closeSync(fd);
-        const [md5, sha1, sha256] = hashes.map((h) => h.digest('hex'));
-        const listed = this.indexByPath.get(relPath);
-        if (listed) checkAgainstIndex(member, listed, { size, md5, sha1 });
-        // Another member with the same bytes: one blob, whenever the first one's lookup ends
-        const first = this.stagedBySha.get(sha256);
-        if (first) {
-          unlinkSync(file);
-          this.lookups.run(async () => {
-            const record = await first;
-            this.receive(relPath, { member, mtime, record: { ...record, origin: relPath }, known: false });
-          });
-          return;
-        }
-        // The store lookup and the metadata read run beside the rest of the archive's reading:
-        // against a bucket, one request per new package would otherwise pause the stream each time.
-        this.stagedBySha.set(sha256, this.lookups.run(() => this.settleStaged(member, relPath, mtime, file, format, { size, md5, sha1, sha256 })));
+      data: (c) => job.update(c),
+      end: () => {
+        const digests = job.digest();
+        void this.lookups.run(async () => {
+          const [md5, sha1, sha256] = await digests;
+          const listed = this.indexByPath.get(relPath);
+          if (listed) checkAgainstIndex(member, listed, { size, md5, sha1 });
+          // Another member with the same bytes: one blob, whenever the first one's lookup ends
+          const first = this.stagedBySha.get(sha256);
+          if (first) {
+            unlinkSync(file);
+            void this.lookups.run(async () => {
+              const record = await first;
+              this.receive(relPath, { member, mtime, record: { ...record, origin: relPath }, known: false });
+            });
+            return;
+          }
+          // The store lookup and the metadata read run beside the rest of the archive's reading:
+          // against a bucket, one request per new package would otherwise pause the stream each time.
+          this.stagedBySha.set(sha256, this.lookups.run(() => this.settleStaged(member, relPath, mtime, file, format, { size, md5, sha1, sha256 })));
+        });
       },
     };
   }

@@ -12,7 +12,7 @@
  * modes lose setuid, setgid, sticky and world-write bits (a build container is not trusted with
  * them; an exported tree is read by the rsync daemon and copied onto clients).
  */
-import { createHash } from 'node:crypto';
+import { HashWorker } from './hash-worker.js';
 import { archiveError, GbpError } from '../errors.js';
 import { decompress } from '../archive/decompress.js';
 import {
@@ -247,9 +247,9 @@ class ArchiveIngest implements TarSink {
     }
   }
 
-  data(chunk: Buffer): void {
+  data(chunk: Buffer): void | Promise<void> {
     if (this.currentTree) this.currentTree.sink.data(chunk);
-    else this.current?.data(chunk);
+    else return this.current?.data(chunk);
   }
 
   entryEnd(): void | Promise<void> {
@@ -282,16 +282,18 @@ export async function ingestArchive(
 ): Promise<IngestResult> {
   const packs = new PackWriter(staging);
   const trees = new TreeIntake(packs, known, options.repair);
-  const binpkgs = new BinpkgIntake(store, known, staging, options.repair, options.trust ?? null);
+  const hashing = new HashWorker();
+  const binpkgs = new BinpkgIntake(store, known, staging, options.repair, options.trust ?? null, hashing);
   const artifacts = new ArtifactIntake(staging);
   const sink = new ArchiveIngest(trees, binpkgs, artifacts);
   const reader = new TarReader(sink);
 
-  const rawHash = createHash('sha256');
+  const rawHash = hashing.begin(['sha256']);
   let rawBytes = 0;
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const chunk of source.open()) {
-      rawHash.update(chunk);
+      const behind = rawHash.update(chunk);
+      if (behind) await behind;
       rawBytes += chunk.length;
       yield chunk;
     }
@@ -319,8 +321,9 @@ export async function ingestArchive(
     const treeResult = trees.result();
     renamePacks(treeResult, packList);
     for (const k of CLIENT_ONLY_HEADER_KEYS) delete header[k];
+    const [sha256] = await rawHash.digest();
     return {
-      archive: { source: source.label, sha256: rawHash.digest('hex'), bytes: rawBytes, tarBytes: reader.position, compression },
+      archive: { source: source.label, sha256, bytes: rawBytes, tarBytes: reader.position, compression },
       header,
       packages,
       trees: treeResult,
@@ -338,6 +341,8 @@ export async function ingestArchive(
     await artifacts.settle();
     packs.abort();
     throw err;
+  } finally {
+    await hashing.close();
   }
 }
 

