@@ -69,14 +69,16 @@ export async function syncStores(from: Store, to: Store, toSite: SiteSettings, o
   const reader = options.reader ?? new RecordReader(null);
   result.verified = reader.verifying;
   const machines = options.machines?.length ? options.machines : await listMachines(from);
-  if (!options.dryRun) {
-    await to.recover();
-    await saveSite(to, toSite);
-  }
-  // the keys first: the destination's pages and client configs name them
-  result.trust = await syncTrust(from, to, !!options.dryRun);
   const copier = new ObjectCopier(from, to, reader.verifying);
-  await copier.init();
+  // independent of each other, so side by side (each is a round trip or two to a bucket); the keys
+  // come before any build: the destination's pages and client configs name them
+  const [trust] = await Promise.all([
+    syncTrust(from, to, !!options.dryRun),
+    options.dryRun ? null : to.recover(),
+    options.dryRun ? null : saveSite(to, toSite),
+    copier.init(),
+  ]);
+  result.trust = trust;
   try {
     await syncMachines(from, to, toSite, machines, copier, reader, result, options);
   } finally {
@@ -147,8 +149,7 @@ async function syncTrust(from: Store, to: Store, dryRun: boolean): Promise<strin
     if (policy) out.set(keys.trustPolicy(), policy);
     return out;
   };
-  const want = await listed(from);
-  const have = await listed(to);
+  const [want, have] = await Promise.all([listed(from), listed(to)]);
   const name = (key: string) => (key === keys.trustPolicy() ? 'trust policy' : key === keys.trustedKeyBundle() ? null : `key ${key.slice('keys/'.length).replace(/\.asc$/, '')}`);
   for (const [key, data] of want) {
     if (have.get(key)?.equals(data)) continue;
