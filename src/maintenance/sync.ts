@@ -129,7 +129,11 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       Object.assign(s, { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes, attached: source.attached });
       return true;
     });
-    await refreshMachineViews(to, toSite, machine);
+    // the same builds on both sides: a changed package's page is read from the source (on its
+    // disk), not from the destination (a round trip per package, half of a next sync's page work)
+    const after = await readState(to, machine);
+    const same = after && after.builds.length === source.builds.length && after.builds.every((b, i) => b.id === source.builds[i].id);
+    await refreshMachineViews(to, toSite, machine, same ? from : undefined);
   }
 }
 

@@ -64,7 +64,7 @@ const viewKey = (s: MachineState) => JSON.stringify([s.published, Object.entries
  * Brings the machine's views in line with its state. Re-reads the state afterwards and repeats if
  * another publisher changed it meanwhile, so the last writer always leaves views matching the state.
  */
-export async function refreshMachineViews(store: Store, site: SiteSettings, machine: string): Promise<void> {
+export async function refreshMachineViews(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<void> {
   for (let round = 0; round < 5; round++) {
     const state = await readState(store, machine);
     if (!state) return;
@@ -81,7 +81,7 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
     await Promise.all([published(), ...tagged, removeStaleTagViews(store, machine, state), writePublishedArtifacts(store, machine, state.published)]);
     const after = await readState(store, machine);
     if (after && viewKey(after) === viewKey(state)) {
-      await renderMachinePages(store, site, machine);
+      await renderMachinePages(store, site, machine, pagesFrom);
       return;
     }
   }

@@ -78,6 +78,11 @@ export interface PackagePagesContext {
   helpers: object;
   /** Pages written, for the caller's report. */
   rendered: string[];
+  /**
+   * Where a changed package's page is read before the new entries join it: this store, or (sync)
+   * the source, which holds the same pages for the same builds, on its disk and not a round trip away.
+   */
+  pagesFrom?: Store;
 }
 
 /**
@@ -103,7 +108,7 @@ export async function updatePackagePages(ctx: PackagePagesContext, fresh: BuildC
   }
   const added = entriesOf(fresh);
   await forEachLimit([...added], PARALLEL, async ([name, list]) => {
-    const raw = await store.get(packagePageKey(machine, name));
+    const raw = await (ctx.pagesFrom ?? store).get(packagePageKey(machine, name));
     let had: PackageEntry[] = [];
     try {
       had = raw ? entriesFromPage(raw.toString('utf8')) : [];

@@ -102,13 +102,14 @@ function timeTag(unixSeconds: number): string {
 const helpers = { bytes, when, ago, span, time: timeTag };
 
 /** Renders what changed for one machine: new or re-marked build pages, its page, the front page. */
-export async function renderMachinePages(store: Store, site: SiteSettings, machine: string): Promise<{ rendered: string[] }> {
-  const rendered = (await renderMachine(store, site, machine))?.rendered ?? [];
+/** `pagesFrom`: a store holding this machine's package pages for the same builds (sync's source). */
+export async function renderMachinePages(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<{ rendered: string[] }> {
+  const rendered = (await renderMachine(store, site, machine, pagesFrom))?.rendered ?? [];
   if (await renderFrontPage(store, site)) rendered.push('index.html');
   return { rendered };
 }
 
-async function renderMachine(store: Store, site: SiteSettings, machine: string): Promise<{ rendered: string[]; record: PagesRecord } | null> {
+async function renderMachine(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<{ rendered: string[]; record: PagesRecord } | null> {
   const state = await readState(store, machine);
   if (!state) return null;
   const previous = await readPagesRecord(store, machine);
@@ -146,7 +147,7 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string):
   const rows = buildRows(state, record);
   // builds went (purge, delete), or no package pages yet: all of them again, from every build's facts
   const all = recount || !previous?.packagePages ? await allBuildChanges(store, machine, rows) : null;
-  await updatePackagePages({ store, site, state, eta, helpers, rendered }, fresh, all);
+  await updatePackagePages({ store, site, state, eta, helpers, rendered, pagesFrom }, fresh, all);
   record.packagePages = 1;
   record.recentBuilt = {};
   for (const r of rows.slice(-RECENT_BUILDS)) {

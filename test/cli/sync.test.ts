@@ -132,6 +132,39 @@ describe('gbp sync', () => {
     expect((await gbp(['--store', `s3://${bucket}/m`, 'fsck'], { env })).code).toBe(0);
   });
 
+  it("a next build's package pages: read from the source when both hold the same builds, from the bucket when it has builds of its own", async () => {
+    const env = rgwEnv();
+    const entriesOf = async (bucket: string, prefix: string) => {
+      const raw = await (await fetch(`${env.AWS_ENDPOINT_URL}/${bucket}/${prefix}/machines/web/packages/dev-libs/libfoo.html`)).text();
+      const json = /<!-- gbp:entries (.*?) -->/.exec(raw)![1];
+      return (JSON.parse(json) as { entries: { build: string; change: string }[] }).entries.map((e) => `${e.build} ${e.change}`);
+    };
+    for (const ownBuild of [false, true]) {
+      const store = tempDir();
+      expect((await gbp(['--store', store, 'pull', BUILD1, '-m', 'web', '-b', '1'])).code).toBe(0);
+      const bucket = await newPublicBucket();
+      expect((await gbp(['sync', store, `s3://${bucket}/m`], { env })).code).toBe(0);
+      // a build only the bucket has (pulled straight into it): its entry must survive the next sync
+      if (ownBuild) expect((await gbp(['--store', `s3://${bucket}/m`, 'pull', BUILD2, '-m', 'web', '-b', '5'], { env })).code).toBe(0);
+      expect((await gbp(['--store', store, 'pull', BUILD2, '-m', 'web', '-b', '2'])).code).toBe(0);
+      const pageReads: string[] = [];
+      const proxy = await startS3Proxy(env.AWS_ENDPOINT_URL, { onRequest: (method, path) => method === 'GET' && path.includes('/packages/') && pageReads.push(path) });
+      try {
+        const r = await gbp(['sync', store, `s3://${bucket}/m`], { env: { ...env, AWS_ENDPOINT_URL: proxy.url } });
+        expect(r.code, r.stderr).toBe(0);
+      } finally {
+        await proxy.close();
+      }
+      if (ownBuild) {
+        expect(await entriesOf(bucket, 'm')).toEqual(['1 added', '5 rebuilt', '2 rebuilt']);
+        expect(pageReads.length).toBeGreaterThan(0);
+      } else {
+        expect(await entriesOf(bucket, 'm')).toEqual(['1 added', '2 rebuilt']);
+        expect(pageReads).toEqual([]);
+      }
+    }
+  });
+
   it('refuses a source that is not a store (exit 5), writing nothing', async () => {
     const bucket = await newPublicBucket();
     const env = rgwEnv();
