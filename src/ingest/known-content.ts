@@ -22,7 +22,7 @@ export interface KnownLocation {
   offset: number;
   size: number;
   /** The content's SHA-256 as the map already holds it: entries that reuse the content share the string. */
-  sha256?: string;
+  sha256?: string | null;
 }
 
 export class KnownContent {

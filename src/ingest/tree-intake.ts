@@ -35,8 +35,11 @@ export interface TreeStats {
 
 export class TreeIntake {
   private readonly trees = new Map<string, TreeEntry[]>();
-  /** New contents written by this pull, so a duplicate inside the archive is stored once. */
-  private readonly added = new Map<string, KnownLocation>();
+  /**
+   * New contents written by this pull, so a duplicate inside the archive is stored once: the
+   * first entry that holds each (its pack, offset and size), not another object per file.
+   */
+  private readonly added = new Map<string, TreeEntry>();
   /** Trees whose top-level Manifest is OpenPGP-signed (what a client's repos.conf must know). */
   readonly signedManifests = new Set<string>();
   readonly stats: TreeStats = { files: 0, bytes: 0, newFiles: 0, newBytes: 0 };
@@ -85,8 +88,9 @@ export class TreeIntake {
         const sha256 = hash('sha256', data); // one-shot: a third cheaper than createHash on small files
         if (this.repair?.wantsFile(sha256)) this.repair.offerFile(sha256, data);
         if (path === 'Manifest' && data.subarray(0, 34).toString('latin1') === '-----BEGIN PGP SIGNED MESSAGE-----') this.signedManifests.add(tree);
-        const loc = this.locate(sha256) ?? this.store(sha256, data);
-        return this.file(tree, path, mode, mtime, size, sha256, loc);
+        const known = this.locate(sha256);
+        if (known) return this.file(tree, path, mode, mtime, size, sha256, known);
+        return this.fresh(tree, path, mode, mtime, sha256, { ...this.packs.append(data, sha256), size: data.length });
       },
     };
   }
@@ -102,16 +106,13 @@ export class TreeIntake {
       end: () => {
         const sha256 = digest.digest('hex');
         if (this.repair?.wantsFile(sha256) && size <= REPAIR_MAX) this.repair.offerFile(sha256, this.packs.readStreamed());
-        let loc = this.locate(sha256);
-        if (loc) this.packs.rollback();
-        else {
-          this.packs.endStream(sha256);
-          loc = { pack: start.pack, offset: start.offset, size };
-          this.added.set(sha256, loc);
-          this.stats.newFiles++;
-          this.stats.newBytes += size;
+        const known = this.locate(sha256);
+        if (known) {
+          this.packs.rollback();
+          return this.file(tree, path, mode, mtime, size, sha256, known);
         }
-        return this.file(tree, path, mode, mtime, size, sha256, loc);
+        this.packs.endStream(sha256);
+        return this.fresh(tree, path, mode, mtime, sha256, { pack: start.pack, offset: start.offset, size });
       },
     };
   }
@@ -120,12 +121,13 @@ export class TreeIntake {
     return this.known.byHash.get(sha256) ?? this.added.get(sha256);
   }
 
-  private store(sha256: string, data: Buffer): KnownLocation {
-    const loc = { ...this.packs.append(data, sha256), size: data.length };
-    this.added.set(sha256, loc);
+  /** A file whose content this pull just wrote, at `loc`. */
+  private fresh(tree: string, path: string, mode: number, mtime: number, sha256: string, loc: KnownLocation): TreeEntry {
+    const e = this.file(tree, path, mode, mtime, loc.size, sha256, loc);
+    this.added.set(sha256, e);
     this.stats.newFiles++;
-    this.stats.newBytes += data.length;
-    return loc;
+    this.stats.newBytes += loc.size;
+    return e;
   }
 
   private file(
