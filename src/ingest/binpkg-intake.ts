@@ -75,6 +75,8 @@ export class BinpkgIntake {
   /** Key ids of signatures by keys the site does not trust, by SHA-256, for the refusal. */
   private readonly unknownSigners = new Map<string, string>();
   private hasBlobs: Promise<boolean> | null = null;
+  /** The last package's checks (inArchiveOrder). */
+  private checked: Promise<void> = Promise.resolve();
   private seq = 0;
   readonly warnings: string[] = [];
   readonly stats = { packages: 0, bytes: 0, newPackages: 0, newBytes: 0, verifiedWithoutWrite: 0 };
@@ -136,7 +138,7 @@ export class BinpkgIntake {
       end: () => {
         // confirmed beside the reading: the archive is refused before anything is committed
         const digests = job.digest();
-        void this.lookups.run(async () => {
+        this.inArchiveOrder(async () => {
           const [sha256] = await digests;
           if (sha256 !== candidate.sha256) {
             throw archiveError(member, 'does not match binpkgs/Packages: the bytes differ from the package its SIZE/MD5/SHA1 describe');
@@ -157,7 +159,7 @@ export class BinpkgIntake {
       data: (c) => job.update(c),
       end: () => {
         const digests = job.digest();
-        void this.lookups.run(async () => {
+        this.inArchiveOrder(async () => {
           const [md5, sha1, sha256] = await digests;
           const listed = this.indexByPath.get(relPath);
           if (listed) checkAgainstIndex(member, listed, { size, md5, sha1 });
@@ -177,6 +179,18 @@ export class BinpkgIntake {
         });
       },
     };
+  }
+
+  /**
+   * Runs each package's checks once its digests are back, one after another in the order the
+   * archive holds the packages: staged files are flushed side by side and finish in any order, and
+   * which of two copies of the same bytes is the first (and which refusal is named) must not
+   * depend on that. A failure is the lookup group's, thrown at the next step or by `finish`.
+   */
+  private inArchiveOrder(step: () => Promise<void>): void {
+    const next = this.checked.then(step);
+    this.checked = next.catch(() => {});
+    void this.lookups.run(() => next);
   }
 
   /** Whether the store has the blob (then the staged file goes), else the new blob's record from its metadata. */
