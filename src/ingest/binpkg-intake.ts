@@ -15,7 +15,7 @@
  * checks run once its digests are back, beside the reading too.
  */
 import { unlinkSync } from 'node:fs';
-import { HashWorker } from './hash-worker.js';
+import type { HashWorker } from './hash-worker.js';
 import { join } from 'node:path';
 import { archiveError, GbpError } from '../errors.js';
 import { formatFromName, readBinpkgMetadata, stanzaFromMetadata, type BinpkgFormat } from '../binpkg/metadata.js';
@@ -86,11 +86,11 @@ export class BinpkgIntake {
     private readonly known: KnownContent,
     private readonly staging: string,
     /** Damage fsck recorded: a damaged package's bytes are staged, never taken as known. */
-    private readonly repair: DamageRepair | null = null,
+    private readonly repair: DamageRepair | null,
     /** Trusted keys: every package's signature is checked against them (null: none configured). */
-    private readonly trust: PullTrust | null = null,
-    /** Where the packages' bytes are hashed, and the new ones written to the staging directory. */
-    private readonly hashing: HashWorker = new HashWorker(),
+    private readonly trust: PullTrust | null,
+    /** Where the packages' bytes are hashed, and the new ones written to the staging directory (the caller closes it). */
+    private readonly hashing: HashWorker,
   ) {}
 
   beginIndex(member: string, size: number): MemberSink {

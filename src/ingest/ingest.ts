@@ -283,7 +283,7 @@ export async function ingestArchive(
   const packs = new PackWriter(staging);
   const trees = new TreeIntake(packs, known, options.repair);
   const hashing = new HashWorker();
-  const binpkgs = new BinpkgIntake(store, known, staging, options.repair, options.trust ?? null, hashing);
+  const binpkgs = new BinpkgIntake(store, known, staging, options.repair ?? null, options.trust ?? null, hashing);
   const artifacts = new ArtifactIntake(staging);
   const sink = new ArchiveIngest(trees, binpkgs, artifacts);
   const reader = new TarReader(sink);

@@ -124,15 +124,16 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
     const changes = markChanges(dest, source);
     if (changes.length) result.states.push({ machine, changes });
     if (options.dryRun) continue;
+    let destBuilds: MachineState['builds'] = [];
     await updateState(to, machine, (s) => {
+      destBuilds = s.builds;
       if (!markChanges(s, source).length) return false;
       Object.assign(s, { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes, attached: source.attached });
       return true;
     });
     // the same builds on both sides: a changed package's page is read from the source (on its
     // disk), not from the destination (a round trip per package, half of a next sync's page work)
-    const after = await readState(to, machine);
-    const same = after && after.builds.length === source.builds.length && after.builds.every((b, i) => b.id === source.builds[i].id);
+    const same = destBuilds.length === source.builds.length && destBuilds.every((b, i) => b.id === source.builds[i].id);
     await refreshMachineViews(to, toSite, machine, same ? from : undefined);
   }
 }

@@ -135,12 +135,13 @@ function outputChunk(gz: Buffer): number {
 
 /** A manifest's text; past MAX_MANIFEST_TEXT (a tree of millions of files) it is refused, not inflated. */
 const MAX_MANIFEST_TEXT = 512 << 20;
+const tooLarge = () => new GbpError('store', 'tree manifest', `inflates past ${MAX_MANIFEST_TEXT >> 20} MiB; not read`);
 
 function inflateManifest(gz: Buffer): Buffer {
   try {
     return gunzipSync(gz, { chunkSize: outputChunk(gz), maxOutputLength: MAX_MANIFEST_TEXT });
   } catch (err) {
-    if (err instanceof RangeError) throw new GbpError('store', 'tree manifest', `inflates past ${MAX_MANIFEST_TEXT >> 20} MiB; not read`);
+    if (err instanceof RangeError) throw tooLarge();
     throw err;
   }
 }
@@ -191,7 +192,7 @@ export async function* streamTreeEntries(data: Buffer): AsyncGenerator<TreeEntry
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       inflated += chunk.length;
-      if (inflated > MAX_MANIFEST_TEXT) throw new GbpError('store', 'tree manifest', `inflates past ${MAX_MANIFEST_TEXT >> 20} MiB; not read`);
+      if (inflated > MAX_MANIFEST_TEXT) throw tooLarge();
       const batch: TreeEntry[] = [];
       let start = 0;
       for (let end = chunk.indexOf(0x0a); end >= 0; start = end + 1, end = chunk.indexOf(0x0a, start)) {

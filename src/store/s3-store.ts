@@ -369,15 +369,7 @@ export class S3Store implements Store {
       ...headersFor(key, options, sha256),
       ...condition,
     });
-    // The signature needs the payload's SHA-256 too: given here, the signer does not hash the body
-    // again, and the server refuses bytes that do not match it.
-    command.middlewareStack.add(
-      (next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
-        return next(args);
-      },
-      { step: 'build', name: 'gbpPayloadSha256' },
-    );
+    withPayloadSha256(command, sha256);
     try {
       await this.client.send(command);
       this.immutable.offer(key, body);
@@ -395,13 +387,7 @@ export class S3Store implements Store {
     this.requests.put++;
     this.bytesSent += size;
     const command = new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), ContentLength: size, ...headersFor(key, options, sha256) });
-    command.middlewareStack.add(
-      (next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
-        return next(args);
-      },
-      { step: 'build', name: 'gbpPayloadSha256' },
-    );
+    withPayloadSha256(command, sha256);
     // the deserialize step runs inside the retry loop, once per attempt, after signing (which
     // takes the payload's hash from the header above, never from the body)
     const opened: ReturnType<typeof createReadStream>[] = [];
@@ -491,6 +477,20 @@ export async function probeConditionalWrites(client: S3Client, bucket: string, k
   } finally {
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => {});
   }
+}
+
+/**
+ * The signature needs the payload's SHA-256 too: given here, the signer does not hash the body
+ * (again, or at all for a stream), and the server refuses bytes that do not match it.
+ */
+function withPayloadSha256(command: PutObjectCommand, sha256: string): void {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+      return next(args);
+    },
+    { step: 'build', name: 'gbpPayloadSha256' },
+  );
 }
 
 function stagingBase(): string {

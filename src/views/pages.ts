@@ -101,8 +101,10 @@ function timeTag(unixSeconds: number): string {
 
 const helpers = { bytes, when, ago, span, time: timeTag };
 
-/** Renders what changed for one machine: new or re-marked build pages, its page, the front page. */
-/** `pagesFrom`: a store holding this machine's package pages for the same builds (sync's source). */
+/**
+ * Renders what changed for one machine: new or re-marked build pages, its page, the front page.
+ * `pagesFrom`: a store holding this machine's package pages for the same builds (sync's source).
+ */
 export async function renderMachinePages(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<{ rendered: string[] }> {
   const rendered = (await renderMachine(store, site, machine, pagesFrom))?.rendered ?? [];
   if (await renderFrontPage(store, site)) rendered.push('index.html');
