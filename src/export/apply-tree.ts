@@ -1,7 +1,7 @@
 /**
- * Brings one exported tree from what it holds to what it should hold, touching only what differs:
- * removed paths go (files first, then directories deepest first), new directories come
- * (shallowest first), new or changed files and symlinks are (re)created. Files are hard links to
+ * Brings one exported tree from what it holds to what it should hold, touching only what differs,
+ * in one walk of both trees in path order: removed paths go, new directories come, new or changed
+ * files and symlinks are (re)created. Files are hard links to
  * the object cache. The directory is never one clients are served from while it changes (the
  * exporter writes only generations nobody reads), so nothing here needs to be atomic.
  *
@@ -27,8 +27,6 @@ export interface TreeChange {
   released: string[];
 }
 
-const depth = (p: string) => p.split('/').length;
-
 function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
   if (a.type !== b.type) return false;
   if (a.type === 'f') return a.sha256 === b.sha256 && a.mtime === b.mtime && a.mode === b.mode;
@@ -47,11 +45,9 @@ export function countChanges(current: Iterable<TreeEntry> | null, target: TreeEn
   return out;
 }
 
-/** The entries `apply` will have to create: what the cache must hold before it runs. */
-export function entriesToWrite(current: Iterable<TreeEntry> | null, target: Iterable<TreeEntry>): TreeEntry[] {
-  const out: TreeEntry[] = [];
-  for (const [h, e] of pairByPath(current, target)) if (e && (!h || !sameEntry(h, e))) out.push(e);
-  return out;
+/** The entries `apply` will have to create: what the cache must hold before it runs. Walked, never held. */
+export function* entriesToWrite(current: Iterable<TreeEntry> | null, target: Iterable<TreeEntry>): Generator<TreeEntry> {
+  for (const [h, e] of pairByPath(current, target)) if (e && (!h || !sameEntry(h, e))) yield e;
 }
 
 /**
@@ -98,54 +94,57 @@ const parentOf = (path: string) => {
   return slash > 0 ? path.slice(0, slash) : '.';
 };
 
-/** `target` must have passed `assertSafeTree`. Either side can be an array or a manifest's walk. */
+/**
+ * `target` must have passed `assertSafeTree`. Either side can be an array or a manifest's walk.
+ * One walk of both trees, in path order, changing each path as it comes: a parent comes before
+ * everything below it, so its directory is made first; what the tree no longer holds goes at its
+ * own path, before anything is made there. Only symlinks wait for the end (nothing is created
+ * through a link this tree has just made), so memory holds what changed, never the tree: a
+ * complete new tree of 124,000 files was 110 MB of entries held to sort.
+ */
 export function applyTree(dir: string, current: Iterable<TreeEntry> | null, target: Iterable<TreeEntry>, cache: ObjectCache): TreeChange {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const change: TreeChange = { added: 0, changed: 0, removed: 0, released: [] };
-  const release = (e: TreeEntry | null) => {
-    if (e?.type === 'f') change.released.push(cache.pathOf(e));
-  };
-  // one walk of both trees: only what differs (and the directories) is kept
-  const gone: TreeEntry[] = [];
-  const dirs: [TreeEntry, TreeEntry | null][] = [];
-  const files: [TreeEntry, TreeEntry | null][] = [];
-  const links: [TreeEntry, TreeEntry | null][] = [];
-  for (const [h, e] of pairByPath(current, target)) {
-    if (h && (!e || e.type !== h.type)) gone.push(h);
-    if (!e) continue;
-    if (e.type === 'd') dirs.push([e, h]);
-    else if (!h || !sameEntry(h, e)) (e.type === 'f' ? files : links).push([e, h]);
-  }
-  for (const e of gone.filter((x) => x.type !== 'd')) {
-    rmSync(join(dir, e.path), { force: true });
-    release(e);
-    change.removed++;
-  }
-  for (const e of gone.filter((x) => x.type === 'd').sort((a, b) => depth(b.path) - depth(a.path))) {
-    if (e.path === '.') continue;
-    rmSync(join(dir, e.path), { recursive: true, force: true });
-  }
-
   const made = new Set<string>(['.']);
-  for (const [e, h] of dirs.sort((a, b) => depth(a[0].path) - depth(b[0].path))) {
+  // directories removed whole: what was below them went with them
+  const removedDirs = new Set<string>();
+  const goneWithParent = (path: string) => {
+    if (!removedDirs.size) return false;
+    for (let p = parentOf(path); p !== '.'; p = parentOf(p)) if (removedDirs.has(p)) return true;
+    return false;
+  };
+  const links: TreeEntry[] = [];
+  for (const [held, e] of pairByPath(current, target)) {
+    // counted as countChanges counts them, so a dry run's plan and the export agree
+    if (!held) change.added++;
+    else if (!e) change.removed++;
+    else if (!sameEntry(held, e)) change.changed++;
+    else continue;
+    let h = held;
+    if (h && (!e || e.type !== h.type)) {
+      if (h.path !== '.' && !goneWithParent(h.path)) rmSync(join(dir, h.path), { recursive: h.type === 'd', force: true });
+      if (h.type === 'd') removedDirs.add(h.path);
+      else if (h.type === 'f') change.released.push(cache.pathOf(h));
+      h = null;
+    }
+    if (!e) continue;
     const p = e.path === '.' ? dir : join(dir, e.path);
-    if (!h || h.type !== 'd') mkdirSync(p, { recursive: true, mode: 0o755 });
-    made.add(e.path);
-    // readable by the rsync daemon whatever the archive said; clients take modes of files, not dirs
-    if (!h || h.mode !== e.mode) chmodSync(p, (e.mode | 0o555) & 0o775);
-  }
-  // files before symlinks: nothing is created through a link this tree has just made
-  for (const [e, h] of [...files, ...links]) {
-    const p = join(dir, e.path);
-    if (h && h.type !== 'd') {
+    if (e.type === 'd') {
+      if (!h) mkdirSync(p, { recursive: true, mode: 0o755 });
+      made.add(e.path);
+      // readable by the rsync daemon whatever the archive said; clients take modes of files, not dirs
+      chmodSync(p, (e.mode | 0o555) & 0o775);
+      continue;
+    }
+    if (h) {
       rmSync(p, { force: true });
-      release(h);
-    } else if (!h) ensureParent(dir, e.path, made);
+      if (h.type === 'f') change.released.push(cache.pathOf(h));
+    } else ensureParent(dir, e.path, made);
+    // files now, symlinks at the end: nothing is created through a link this tree has just made
     if (e.type === 'f') linkSync(cache.pathOf(e), p);
-    else symlinkSync(e.target!, p);
-    if (h && h.type === e.type) change.changed++;
-    else change.added++;
+    else links.push(e);
   }
+  for (const e of links) symlinkSync(e.target!, join(dir, e.path));
   return change;
 }
 
