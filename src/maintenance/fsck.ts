@@ -21,6 +21,7 @@ import { refreshMachineViews } from '../views/machine-views.js';
 import { servesBuild } from '../records/index-pair.js';
 import { writeDamage, type DamageRecord } from '../records/damage.js';
 import { historyPageCount, renderMachinePages } from '../views/pages.js';
+import { API_PREFIX } from '../views/static-api.js';
 import { checkBundle } from '../trust/trusted-keys.js';
 import { sha256Hex } from '../util/sha256.js';
 
@@ -168,7 +169,9 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     // pages are derived too: a missing one is rendered again from state and build.json
     const present = state.builds.filter((b) => builds.has(`${machine} ${b.id}`));
     const history = Array.from({ length: historyPageCount(present.length) }, (_, i) => keys.machineHistoryPage(machine, i + 1));
-    const pages = [`machines/${machine}/index.html`, ...history, ...present.map((b) => `${keys.buildDir(machine, b.id)}index.html`)];
+    // the machine page, feed and builds.json are written only when their hash in pages.json changes
+    const own = [`machines/${machine}/index.html`, `machines/${machine}/feed.xml`, `${API_PREFIX}machines/${machine}/builds.json`];
+    const pages = [...own, ...history, ...present.map((b) => `${keys.buildDir(machine, b.id)}index.html`)];
     const missing = [];
     for (const page of pages) if (!(await store.exists(page))) missing.push(page);
     for (const page of missing) problem(page, 'page missing', opts.repair);

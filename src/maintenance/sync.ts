@@ -22,7 +22,7 @@ import { writeInOrder } from '../ingest/write-order.js';
 import { loadBuild, readBlobMeta, type ArtifactRecord, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
 import { RecordReader } from '../records/record-signatures.js';
 import { readAttachments, writeDigests } from '../records/artifacts.js';
-import { forEachTreeEntry } from '../records/tree-manifest.js';
+import { forEachTreeEntry, treePacks } from '../records/tree-manifest.js';
 import { listMachines, readState, requireState, updateState, type MachineState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { contentTypeOf } from '../store/http-headers.js';
@@ -33,7 +33,7 @@ import type { Store, StoreTraffic } from '../store/store.js';
 import { forEachLimit } from '../util/pool.js';
 import { sha256Hex } from '../util/sha256.js';
 
-const PARALLEL_COPIES = 16;
+const PARALLEL_COPIES = 32;
 
 export interface SyncOptions {
   machines?: string[];
@@ -340,13 +340,13 @@ class ObjectCopier {
     // the build's own files: its archive's artifacts and its log
     const own = (build.artifacts ?? []).map((a) => ({ key: keys.buildArtifact(build.machine, build.id, a.name), size: a.size, sha256: a.sha256 }));
     if (build.log) own.push({ key: keys.buildLog(build.machine, build.id), size: build.log.storedBytes, sha256: build.log.sha256 });
-    for (const { key, ...a } of own) {
-      if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) continue;
+    const ownFiles = forEachLimit(own, PARALLEL_COPIES, async ({ key, ...a }) => {
+      if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) return;
       files.push(key);
       plan.bytes += a.size;
       if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
-    }
-    await this.planTrees(build, plan);
+    });
+    await Promise.all([ownFiles, this.planTrees(build, plan)]);
     const copied = new Set([...files, ...late, ...probe.flatMap((p) => [keys.blob(p.sha256, p.stanza.PATH.split('/').pop()!), keys.blobMeta(p.sha256)])]);
     for (const key of this.expected.keys()) if (!copied.has(key)) this.expected.delete(key);
     return plan;
@@ -355,28 +355,30 @@ class ObjectCopier {
   /** The trees the destination lacks, and the packs they point into, into the plan. */
   private async planTrees(build: BuildManifest, plan: BuildPlan): Promise<void> {
     const { seen, reused, files, late } = plan;
-    for (const ref of Object.values(build.trees)) {
+    // the trees side by side: each is a round trip or two to a bucket and a manifest to read
+    await forEachLimit(Object.values(build.trees), PARALLEL_COPIES, async (ref) => {
       const tree = keys.tree(ref.manifest);
-      if (seen.has(tree)) continue;
+      if (seen.has(tree)) return;
       seen.add(tree);
-      if (this.known.has(tree) || (this.destHasBlobs && (await this.to.exists(tree)))) {
-        reused.push(tree);
-        continue;
-      }
+      if (this.known.has(tree) || (this.destHasBlobs && (await this.to.exists(tree)))) return void reused.push(tree);
       const data = await this.from.get(tree);
       if (!data) throw new GbpError('store', tree, `missing in ${this.from.location}, but build ${build.machine} ${build.id} uses it; run gbp fsck there`);
       if (sha256Hex(data) !== ref.manifest) throw new GbpError(this.verifying ? 'untrusted' : 'store', tree, `does not match its SHA-256 in ${this.from.location} (changed or damaged); nothing of ${build.machine} ${build.id} is copied`);
+      // verifying, every file's range in its pack is what the signed record's tree says; else the
+      // manifest's first line names the packs, and its 124,000 entries need not be read
       const packs = new Set<string>();
-      forEachTreeEntry(data, (e) => {
-        if (!e.pack) return;
-        const pack = keys.pack(e.pack);
-        packs.add(pack);
-        if (!this.verifying) return;
-        const want = this.expected.get(pack) ?? { ranges: new Map() };
-        if ('ranges' in want) want.ranges.set(e.offset, { size: e.size, sha256: e.sha256! });
-        this.expected.set(pack, want);
-      });
-      if (this.verifying) this.expected.set(tree, { sha256: ref.manifest, size: data.length });
+      if (!this.verifying) for (const pack of await treePacks(data)) packs.add(keys.pack(pack));
+      else {
+        forEachTreeEntry(data, (e) => {
+          if (!e.pack) return;
+          const pack = keys.pack(e.pack);
+          packs.add(pack);
+          const want = this.expected.get(pack) ?? { ranges: new Map() };
+          if ('ranges' in want) want.ranges.set(e.offset, { size: e.size, sha256: e.sha256! });
+          this.expected.set(pack, want);
+        });
+        this.expected.set(tree, { sha256: ref.manifest, size: data.length });
+      }
       await forEachLimit([...packs], PARALLEL_COPIES, async (pack) => {
         if (seen.has(pack)) return;
         seen.add(pack);
@@ -387,7 +389,7 @@ class ObjectCopier {
         plan.bytes += size;
       });
       late.push(tree);
-    }
+    });
   }
 
   /**

@@ -174,6 +174,29 @@ function parseRow(line: string, packs: string[]): TreeEntry {
 const STREAM_CHUNK = 256 << 10;
 
 /**
+ * The packs a manifest's files are in: its first line, inflated alone (the writer lists exactly
+ * the packs its entries use). For a copy of a trusted store, which needs the packs and not the files.
+ */
+export async function treePacks(data: Buffer): Promise<string[]> {
+  const gunzip = createGunzip({ chunkSize: STREAM_CHUNK });
+  gunzip.end(data);
+  const head: Buffer[] = [];
+  let inflated = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      const end = chunk.indexOf(0x0a);
+      head.push(end >= 0 ? chunk.subarray(0, end) : chunk);
+      if (end >= 0) break;
+      inflated += chunk.length;
+      if (inflated > MAX_MANIFEST_TEXT) throw tooLarge();
+    }
+  } finally {
+    gunzip.destroy();
+  }
+  return parseHead(Buffer.concat(head).toString('utf8')).packs;
+}
+
+/**
  * The entries in path order, a batch per 256 KiB of inflated text: a walk that runs beside other
  * work (a build page's diff, after a pull) holds neither manifest's whole text (15 MB each for a
  * 124,000-file tree). Stopping early stops the inflation.

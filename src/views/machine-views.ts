@@ -63,6 +63,7 @@ const viewKey = (s: MachineState) => JSON.stringify([s.published, Object.entries
 /**
  * Brings the machine's views in line with its state. Re-reads the state afterwards and repeats if
  * another publisher changed it meanwhile, so the last writer always leaves views matching the state.
+ * The pages go beside the views: they read the state themselves and nothing the views write.
  */
 export async function refreshMachineViews(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<void> {
   for (let round = 0; round < 5; round++) {
@@ -78,12 +79,9 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
       await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
       await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, state, id, tag);
     });
-    await Promise.all([published(), ...tagged, removeStaleTagViews(store, machine, state), writePublishedArtifacts(store, machine, state.published)]);
+    await Promise.all([published(), ...tagged, removeStaleTagViews(store, machine, state), writePublishedArtifacts(store, machine, state.published), renderMachinePages(store, site, machine, pagesFrom)]);
     const after = await readState(store, machine);
-    if (after && viewKey(after) === viewKey(state)) {
-      await renderMachinePages(store, site, machine, pagesFrom);
-      return;
-    }
+    if (after && viewKey(after) === viewKey(state)) return;
   }
 }
 

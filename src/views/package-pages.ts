@@ -34,7 +34,7 @@ export interface BuildChanges {
 
 /** Package names as PMS allows them: a path segment each, never `.` or `..`. */
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/;
-const PARALLEL = 16;
+const PARALLEL = 32;
 
 /** The page a package belongs to: `category/name` of `category/name[:slot]`, or null for a name no page can have. */
 function pageName(packageKey: string): string | null {

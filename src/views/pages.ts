@@ -74,6 +74,8 @@ interface PagesRecord {
   blobs: Record<string, number>;
   /** SHA-256 of each history page as written, so an unchanged page is neither read nor written. */
   history?: string[];
+  /** SHA-256 of the machine page, feed and API document as written: an unchanged one is neither read nor written. */
+  written?: Record<string, string>;
   /** Set once the machine's package pages exist (views/package-pages.ts); a record without it has them all written. */
   packagePages?: 1;
   /** For the newest builds only: the packages each built, for the front page (read with this record). */
@@ -106,12 +108,14 @@ const helpers = { bytes, when, ago, span, time: timeTag };
  * `pagesFrom`: a store holding this machine's package pages for the same builds (sync's source).
  */
 export async function renderMachinePages(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<{ rendered: string[] }> {
-  const rendered = (await renderMachine(store, site, machine, pagesFrom))?.rendered ?? [];
-  if (await renderFrontPage(store, site)) rendered.push('index.html');
-  return { rendered };
+  const done = await renderMachine(store, site, machine, pagesFrom, true);
+  if (done) return { rendered: done.rendered };
+  // the machine is gone (deleted): the front page still changes
+  return { rendered: (await renderFrontPage(store, site)) ? ['index.html'] : [] };
 }
 
-async function renderMachine(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<{ rendered: string[]; record: PagesRecord } | null> {
+/** The machine's pages; `withFront`: the front page too, beside its package pages. */
+async function renderMachine(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store, withFront = false): Promise<{ rendered: string[]; record: PagesRecord } | null> {
   const state = await readState(store, machine);
   if (!state) return null;
   const previous = await readPagesRecord(store, machine);
@@ -125,32 +129,72 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string, 
   const fresh: BuildChanges[] = [];
   // a page links its parent while the parent is recorded: its purge changes the page too
   const markersFor = (id: string, parent: string | null) => JSON.stringify([PAGES_VERSION, markersOf(state, id), parent === null ? null : recorded.has(parent)]);
-  for (const entry of state.builds) {
+  // the pages to render (a new build, and the builds whose markers changed: a publish re-marks
+  // two) are rendered side by side, each a few round trips to a bucket; the rest carry over
+  const stale = state.builds.filter((entry) => {
     const had = previous?.builds[entry.id];
-    if (had && had.markers === markersFor(entry.id, had.parent) && !recount) {
-      record.builds[entry.id] = had;
-      continue;
-    }
+    return !(had && had.markers === markersFor(entry.id, had.parent) && !recount);
+  });
+  // (never a build held past its worker: after a purge, every build is read again)
+  const pages = await mapLimit(stale, READS_IN_FLIGHT, async (entry) => {
     const build = await loadBuild(store, machine, entry.id);
-    if (!build) continue; // a pull still recording it; the next change renders it
+    if (!build) return null; // a pull still recording it; the next change renders it
     for (const p of build.binpkgs.packages) record.blobs[p.sha256] = p.size;
     const markers = markersFor(entry.id, build.parent);
-    if (had?.markers === markers) {
-      record.builds[entry.id] = had;
+    const had = previous?.builds[entry.id];
+    if (had?.markers === markers) return { created: build.created, page: null };
+    // the build's API document is immutable: written once, when its page first is (or on upgrade)
+    return { created: build.created, page: await renderBuildPage(store, site, state, build, markers, !had || !previous?.packagePages) };
+  });
+  const renderedAt = new Map(stale.map((entry, i) => [entry.id, pages[i]]));
+  for (const entry of state.builds) {
+    const had = previous?.builds[entry.id];
+    if (!renderedAt.has(entry.id)) {
+      record.builds[entry.id] = had!;
       continue;
     }
-    // the build's API document is immutable: written once, when its page first is (or on upgrade)
-    const page = await renderBuildPage(store, site, state, build, markers, !previous?.builds[entry.id] || !previous?.packagePages);
+    const done = renderedAt.get(entry.id);
+    if (!done) continue;
+    const { created, page } = done;
+    if (!page) {
+      record.builds[entry.id] = had!;
+      continue;
+    }
     record.builds[entry.id] = page.row;
     built.set(entry.id, page.built);
-    if (!previous?.builds[entry.id]) fresh.push({ id: entry.id, created: build.created, changes: page.changes });
+    if (!had) fresh.push({ id: entry.id, created, changes: page.changes });
     rendered.push(`${keys.buildDir(machine, entry.id)}index.html`);
   }
   const rows = buildRows(state, record);
   // builds went (purge, delete), or no package pages yet: all of them again, from every build's facts
   const all = recount || !previous?.packagePages ? await allBuildChanges(store, machine, rows) : null;
-  await updatePackagePages({ store, site, state, eta, helpers, rendered, pagesFrom }, fresh, all);
+  // the package pages, the machine's own pages and then the front page go side by side: none
+  // reads what another writes (the front page is given this machine's record, not its old copy)
+  const packagePages = updatePackagePages({ store, site, state, eta, helpers, rendered, pagesFrom }, fresh, all);
+  const machinePages = renderMachineOwnPages(store, site, state, rows, record, built, previous, rendered);
+  const front = withFront ? machinePages.then(() => renderFrontPage(store, site, new Map([[machine, record]]))) : null;
+  const [, , frontChanged] = await Promise.all([packagePages, machinePages, front]);
+  if (frontChanged) rendered.push('index.html');
   record.packagePages = 1;
+  // the record that remembers them goes last, so a render cut short is done again, never skipped
+  // compared with the record read at the start, not read again
+  const text = `${JSON.stringify(record)}\n`;
+  if (!previous || text !== `${JSON.stringify(previous)}\n`) await store.put(pagesKey(machine), text, { contentType: 'application/json' });
+  return { rendered, record };
+}
+
+/** The machine page, its history pages, feed and API document, and the record's figures for the front page. */
+async function renderMachineOwnPages(
+  store: Store,
+  site: SiteSettings,
+  state: MachineState,
+  rows: ReturnType<typeof buildRows>,
+  record: PagesRecord,
+  built: Map<string, BuiltPackage[]>,
+  previous: PagesRecord | null,
+  rendered: string[],
+): Promise<void> {
+  const machine = state.machine;
   record.recentBuilt = {};
   for (const r of rows.slice(-RECENT_BUILDS)) {
     record.recentBuilt[r.id] = built.get(r.id) ?? previous?.recentBuilt?.[r.id] ?? builtSince(await buildPageFacts(store, (await loadBuild(store, machine, r.id))!));
@@ -161,22 +205,26 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string, 
     const { machine: _, ...b } = feedBuild(machine, r);
     return { ...b, kept: r.markers.kept };
   });
-  // independent of each other: written side by side (a bucket's round trips are the cost); the
-  // record that remembers them goes last, so a render cut short is done again, never skipped
-  const written = (key: string) => (changed: boolean) => void (changed && rendered.push(key));
+  // independent of each other: written side by side (a bucket's round trips are the cost)
+  record.written = {};
+  const write = async (key: string, text: string, contentType: string) => {
+    const hash = sha256Hex(text);
+    record.written![key] = hash;
+    if (previous?.written?.[key] === hash) return;
+    await store.put(key, text, { contentType });
+    rendered.push(key);
+  };
   const [history] = await Promise.all([
     renderHistoryPages(store, site, machine, rows, previous?.history ?? [], rendered),
-    writeIfChanged(store, `machines/${machine}/index.html`, renderMachinePage(site, state, rows)).then(written(`machines/${machine}/index.html`)),
-    writeIfChanged(store, `machines/${machine}/feed.xml`, feed, 'application/atom+xml').then(written(`machines/${machine}/feed.xml`)),
-    writeIfChanged(store, api, buildsDocument(site, machine, apiBuilds), 'application/json').then(written(api)),
+    write(`machines/${machine}/index.html`, renderMachinePage(site, state, rows), 'text/html; charset=utf-8'),
+    write(`machines/${machine}/feed.xml`, feed, 'application/atom+xml'),
+    write(api, buildsDocument(site, machine, apiBuilds), 'application/json'),
   ]);
   record.history = history;
-  await writeIfChanged(store, pagesKey(machine), `${JSON.stringify(record)}\n`, 'application/json');
-  return { rendered, record };
 }
 
 /** The front page, from every machine's state and page record (two small reads per machine). */
-export async function renderFrontPage(store: Store, site: SiteSettings): Promise<boolean> {
+export async function renderFrontPage(store: Store, site: SiteSettings, known: Map<string, PagesRecord> = new Map()): Promise<boolean> {
   const now = Math.floor(Date.now() / 1000);
   const machines = [];
   const feedBuilds: FeedBuild[] = [];
@@ -188,7 +236,7 @@ export async function renderFrontPage(store: Store, site: SiteSettings): Promise
   let builds = 0;
   // two small reads per machine, side by side: on a bucket, 50 machines are 100 round trips
   const loaded = await mapLimit(await listMachines(store), READS_IN_FLIGHT, async (machine) => {
-    const [state, record] = await Promise.all([readState(store, machine), readPagesRecord(store, machine)]);
+    const [state, record] = await Promise.all([readState(store, machine), known.get(machine) ?? readPagesRecord(store, machine)]);
     return { machine, state, record };
   });
   for (const { machine, state, record: had } of loaded) {
@@ -304,9 +352,8 @@ function markersOf(state: MachineState, id: string) {
 }
 
 async function renderBuildPage(store: Store, site: SiteSettings, state: MachineState, build: BuildManifest, markers: string, writeApi: boolean): Promise<{ row: BuildRow; built: BuiltPackage[]; changes: PackageChange[] }> {
-  const facts = await buildPageFacts(store, build);
-  const artifacts = await buildArtifacts(store, build);
-  if (writeApi) await store.put(keys.buildApiFacts(build.machine, build.id), buildFactsDocument(apiFacts(site, build, facts, artifacts)), { contentType: 'application/json' });
+  const [facts, artifacts] = await Promise.all([buildPageFacts(store, build), buildArtifacts(store, build)]);
+  const api = writeApi ? store.put(keys.buildApiFacts(build.machine, build.id), buildFactsDocument(apiFacts(site, build, facts, artifacts)), { contentType: 'application/json' }) : null;
   const m = JSON.parse(markers)[1] as ReturnType<typeof markersOf>;
   const root = '../../../';
   const html = eta.render('./build', {
@@ -321,7 +368,7 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
     state,
     h: helpers,
   });
-  await writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html);
+  await Promise.all([api, writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html)]);
   return { row: { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: facts.total, changed: facts.changedCount }, built: builtSince(facts), changes: facts.changes };
 }
 

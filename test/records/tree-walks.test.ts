@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { diffTrees } from '../../src/records/build-diff.js';
-import { countTreeChanges, decodeTree, encodeTree, findTreeEntries, listTreeChanges, streamTreeEntries, type TreeEntry } from '../../src/records/tree-manifest.js';
+import { countTreeChanges, decodeTree, encodeTree, findTreeEntries, listTreeChanges, streamTreeEntries, treePacks, type TreeEntry } from '../../src/records/tree-manifest.js';
 
 const f = (path: string, content: string): TreeEntry => ({ path, type: 'f', mode: 0o644, mtime: 1, size: 1, sha256: content.repeat(64).slice(0, 64), xxh64: null, pack: 'p', offset: 0, target: null });
 const l = (path: string, target: string): TreeEntry => ({ path, type: 'l', mode: 0o777, mtime: 1, size: 0, sha256: null, xxh64: null, pack: null, offset: 0, target });
@@ -68,5 +68,19 @@ describe('streamed walks of a large tree', () => {
     expect(listed.first.map((c) => c.path)).toEqual([...full.added, ...full.removed, ...full.changed].sort().slice(0, 3));
     const last = sorted.at(-1)!.path;
     expect((await findTreeEntries(ea, [last])).get(last)?.sha256).toBe(sorted.at(-1)!.sha256);
+  });
+});
+
+describe('treePacks', () => {
+  it("names the packs a manifest's files are in, as a walk of every entry finds them", async () => {
+    const inPack = (path: string, pack: string): TreeEntry => ({ ...f(path, '5'), pack });
+    // 3,000 packs: a first line longer than one inflated chunk
+    const packs = Array.from({ length: 3000 }, (_, i) => i.toString(16).padStart(64, '0'));
+    const tree = [d('.'), ...packs.map((p, i) => inPack(`f${String(i).padStart(5, '0')}`, p)), l('link', 'f00000'), inPack('g', packs[7])];
+    const { data } = await encodeTree(tree);
+    const walked = new Set<string>();
+    for (const e of decodeTree(data)) if (e.pack) walked.add(e.pack);
+    expect(await treePacks(data)).toEqual([...walked]);
+    expect(await treePacks((await encodeTree([d('.'), l('only', '.')])).data)).toEqual([]);
   });
 });

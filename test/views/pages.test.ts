@@ -293,12 +293,18 @@ describe('the whole site', () => {
   it('fsck finds a missing page (exit 8) and --repair renders it again', async () => {
     const { rmSync } = await import('node:fs');
     const page = join(store, 'builds/web/2/index.html');
+    // the machine's feed is written only when its hash in pages.json changes: a lost one too
+    const feed = join(store, 'machines/web/feed.xml');
     const before = readFileSync(page, 'utf8');
+    const feedBefore = readFileSync(feed, 'utf8');
     rmSync(page);
+    rmSync(feed);
     const check = await gbp(['--store', store, 'fsck', '--quick']);
     expect(check.code).toBe(8);
     expect(check.stdout).toMatch(/builds\/web\/2\/index.html: page missing/);
+    expect(check.stdout).toMatch(/machines\/web\/feed.xml: page missing/);
     expect((await gbp(['--store', store, 'fsck', '--quick', '--repair'])).code).toBe(0);
     expect(readFileSync(page, 'utf8')).toBe(before);
+    expect(readFileSync(feed, 'utf8')).toBe(feedBefore);
   });
 });
