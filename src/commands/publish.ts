@@ -20,13 +20,13 @@ export async function publish(store: Store, site: SiteSettings, machine: string,
   const id = resolveBuildRef(state, ref);
   await requireBuild(store, machine, id);
   let previous: string | null = null;
-  await updateState(store, machine, (s) => {
+  const updated = await updateState(store, machine, (s) => {
     previous = s.published;
     if (s.published === id) return false;
     s.published = id;
     return true;
   });
   await saveSite(store, site);
-  await refreshMachineViews(store, site, machine);
+  await refreshMachineViews(store, site, machine, { state: updated });
   return { machine, id, previous, changed: previous !== id };
 }

@@ -16,7 +16,7 @@ import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { leaseReusedObjects } from '../store/in-flight.js';
-import { updateState } from '../records/machine-state.js';
+import { updateState, type MachineState } from '../records/machine-state.js';
 import { writeIndexFor } from '../records/index-pair.js';
 import { parseBuildManifest, type BuildManifest } from '../records/build-manifest.js';
 import type { SiteSecretKey } from '../trust/site-key.js';
@@ -26,6 +26,8 @@ export interface CommitResult {
   manifest: BuildManifest;
   /** True when the same archive had already been recorded under this id. */
   existed: boolean;
+  /** The machine's state as the build's record left it. */
+  state: MachineState;
 }
 
 export interface OrderedWrites {
@@ -43,6 +45,8 @@ export interface OrderedWrites {
   recordBytes?: Buffer;
   /** After the build's index, before the machine's state (sync: the page facts and signatures). */
   beforeRecord?(manifest: BuildManifest): Promise<void>;
+  /** More to change in the machine's state, in the compare-and-swap that records the build; true when it changed something. */
+  alsoRecord?(state: MachineState): boolean;
 }
 
 export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedWrites): Promise<CommitResult> {
@@ -65,8 +69,8 @@ export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedW
     }
     // the build's index and what goes beside the record do not depend on each other; both come before the state
     await Promise.all([writeBuildIndex(store, site, recorded, created), w.beforeRecord?.(recorded)]);
-    await recordBuild(store, recorded);
-    return { manifest: recorded, existed: !created };
+    const state = await recordBuild(store, recorded, w.alsoRecord);
+    return { manifest: recorded, existed: !created, state };
   } finally {
     await lease.release();
   }
@@ -90,12 +94,12 @@ export async function writeBuildIndex(store: Store, site: SiteSettings, build: B
   await writeIndexFor(store, site, keys.buildBinpkgs(build.machine, build.id), build, { fresh });
 }
 
-/** Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it). */
-export async function recordBuild(store: Store, build: BuildManifest): Promise<void> {
-  await updateState(store, build.machine, (state) => {
-    if (state.builds.some((b) => b.id === build.id)) return false;
-    state.builds.push({ id: build.id, added: build.created });
-    return true;
+/** Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it), with `also`'s change in the same write. */
+export async function recordBuild(store: Store, build: BuildManifest, also?: (state: MachineState) => boolean): Promise<MachineState> {
+  return updateState(store, build.machine, (state) => {
+    const add = !state.builds.some((b) => b.id === build.id);
+    if (add) state.builds.push({ id: build.id, added: build.created });
+    return (also?.(state) ?? false) || add;
   });
 }
 

@@ -96,8 +96,26 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
     const newest = dest?.builds.at(-1);
     if (newest) copier.learn(await loadBuild(to, machine, newest.id));
     const recorded = new Set(dest?.builds.map((b) => b.id) ?? []);
-    for (const entry of source.builds) {
-      if (recorded.has(entry.id)) continue;
+    // attachments made after a build was copied follow it
+    for (const id of recorded) {
+      if ((source.attached[id] ?? 0) === (dest?.attached[id] ?? 0) || !source.builds.some((b) => b.id === id)) continue;
+      const { build } = await reader.requireBuild(from, machine, id);
+      if (!options.dryRun) await copier.copyArtifacts(build, await readAttachments(from, machine, id), true);
+    }
+    // published, tags, kept and notes follow the source; builds only the destination has stay.
+    // Changed with the last new build's record, in its write, else on their own after the copies.
+    const changes = markChanges(dest, source);
+    if (changes.length) result.states.push({ machine, changes });
+    let destBuilds: MachineState['builds'] = [];
+    const followSource = (s: MachineState) => {
+      destBuilds = s.builds;
+      if (!markChanges(s, source).length) return false;
+      Object.assign(s, { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes, attached: source.attached });
+      return true;
+    };
+    let updated: MachineState | null = null;
+    const missing = source.builds.filter((b) => !recorded.has(b.id));
+    for (const entry of missing) {
       const { build, raw } = await reader.requireBuild(from, machine, entry.id);
       // the build's plan first, then (unless a dry run) its copy; what it brings counts as there
       // for the builds after it either way, so a dry run counts a shared object once, as a real run does
@@ -105,7 +123,9 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       const plan = await copier.planBuild(build, !options.dryRun);
       if (!options.dryRun) {
         options.onPhase?.(`${machine} ${entry.id}: copying`);
-        await copyBuild(copier, to, toSite, build, raw, plan);
+        const last = entry === missing.at(-1);
+        const state = await copyBuild(copier, to, toSite, build, raw, plan, last ? followSource : undefined);
+        if (last) updated = state;
       }
       const objects = plan.files.length + plan.late.length;
       result.builds.push({ machine, id: entry.id, objects, bytes: plan.bytes, present: plan.reused.length });
@@ -114,27 +134,12 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       result.present += plan.reused.length;
       copier.learn(build);
     }
-    // attachments made after a build was copied follow it
-    for (const id of recorded) {
-      if ((source.attached[id] ?? 0) === (dest?.attached[id] ?? 0) || !source.builds.some((b) => b.id === id)) continue;
-      const { build } = await reader.requireBuild(from, machine, id);
-      if (!options.dryRun) await copier.copyArtifacts(build, await readAttachments(from, machine, id), true);
-    }
-    // published, tags, kept and notes follow the source; builds only the destination has stay
-    const changes = markChanges(dest, source);
-    if (changes.length) result.states.push({ machine, changes });
     if (options.dryRun) continue;
-    let destBuilds: MachineState['builds'] = [];
-    await updateState(to, machine, (s) => {
-      destBuilds = s.builds;
-      if (!markChanges(s, source).length) return false;
-      Object.assign(s, { published: source.published, tags: source.tags, kept: source.kept, notes: source.notes, attached: source.attached });
-      return true;
-    });
+    updated ??= await updateState(to, machine, followSource);
     // the same builds on both sides: a changed package's page is read from the source (on its
     // disk), not from the destination (a round trip per package, half of a next sync's page work)
     const same = destBuilds.length === source.builds.length && destBuilds.every((b, i) => b.id === source.builds[i].id);
-    await refreshMachineViews(to, toSite, machine, same ? from : undefined);
+    await refreshMachineViews(to, toSite, machine, { pagesFrom: same ? from : undefined, state: updated });
   }
 }
 
@@ -191,16 +196,25 @@ export function markChanges(dest: MachineState | null, source: MachineState): st
 }
 
 /** One build, in the write order every writer of a build follows (ingest/write-order.ts). */
-async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, build: BuildManifest, raw: Buffer, plan: BuildPlan): Promise<void> {
+async function copyBuild(
+  copier: ObjectCopier,
+  to: Store,
+  site: SiteSettings,
+  build: BuildManifest,
+  raw: Buffer,
+  plan: BuildPlan,
+  alsoRecord?: (state: MachineState) => boolean,
+): Promise<MachineState> {
   const started = Math.floor(Date.now() / 1000);
   const { files, late, reused } = plan;
-  await writeInOrder(to, site, {
+  const { state } = await writeInOrder(to, site, {
+    alsoRecord,
     label: `${build.machine}-${build.id}`,
     started,
     // a copy of the list: the probes add their packages to plan.files as they copy them
     content: async () => void (await Promise.all([copier.copy([...files]), copier.probeAndCopy(plan)])),
     markers: async () => {
-      await copier.copy(late);
+      await copier.copy(late.filter((key) => !copier.markedEarly.has(key)));
       return { manifest: build, reused, written: [...files, ...late] };
     },
     // the same bytes, so the record's signatures (copied along) hold in the destination too
@@ -218,6 +232,7 @@ async function copyBuild(copier: ObjectCopier, to: Store, site: SiteSettings, bu
       await Promise.all([copier.copySignatures(build), artifacts(), facts()]);
     },
   });
+  return state;
 }
 
 /**
@@ -267,6 +282,11 @@ class ObjectCopier {
   private staged = 0;
   /** Verifying: what each object to copy must hash to, by key, from the verified record. */
   private readonly expected = new Map<string, Expected>();
+  /**
+   * Into a bucket, a package's meta.json goes up as soon as its blob's PUT has returned (stored,
+   * as the invariant asks), not after a barrier over the whole content: these are done.
+   */
+  readonly markedEarly = new Set<string>();
 
   constructor(
     private readonly from: Store,
@@ -415,7 +435,9 @@ class ObjectCopier {
     await forEachLimit(objects, PARALLEL_COPIES, async (key) => {
       // a blob's name carries its SHA-256: the destination need not hash it, and a bucket verifies it
       const blobSha = /^blobs\/[0-9a-f]{2}\/([0-9a-f]{64})\/(?!meta\.json$)/.exec(key)?.[1];
-      const options = { immutable: true, deferSync: true, contentType: contentTypeOf(key), sha256: blobSha };
+      // a disk batches its flushes at the barrier; a bucket's PUT is stored when it returns
+      const markEarly = blobSha !== undefined && this.to.kind === 'bucket';
+      const options = { immutable: true, deferSync: !markEarly, contentType: contentTypeOf(key), sha256: blobSha };
       const want = this.expected.get(key);
       // a local source's file is read where it is, as rclone would; what is checked (a source being
       // verified) is first copied aside, so the bytes checked are the bytes stored
@@ -434,7 +456,9 @@ class ObjectCopier {
         }
         await this.to.putFile(key, file, options);
       }
-      if (blobSha) await this.copyFileList(blobSha);
+      if (!blobSha) return;
+      const marker = markEarly ? this.copy([keys.blobMeta(blobSha)]).then(() => void this.markedEarly.add(keys.blobMeta(blobSha))) : null;
+      await Promise.all([this.copyFileList(blobSha), marker]);
     });
   }
 

@@ -287,9 +287,16 @@ export class S3Store implements Store {
 
   /**
    * Aborts multipart uploads that writers which died left behind (they cost storage and are
-   * invisible), and removes this host's staging directories of dead processes.
+   * invisible), and removes this host's staging directories of dead processes. A writer calls it
+   * first, so the probe of conditional writes starts here and runs beside what the writer does
+   * next, not in the way of its first record (a failed probe is reported where a write awaits it).
    */
   async recover(): Promise<void> {
+    this.conditionalSupport().catch(() => {});
+    await this.abortStaleUploads();
+  }
+
+  private async abortStaleUploads(): Promise<void> {
     let keyMarker: string | undefined;
     let uploadMarker: string | undefined;
     do {

@@ -58,6 +58,13 @@ export function reposPurpose(state: MachineState, id: string, tag?: string): Rep
   return state.builds.at(-1)?.id === id ? 'newest' : 'rollback';
 }
 
+export interface RefreshOptions {
+  /** A store holding this machine's package pages for the same builds (sync's source). */
+  pagesFrom?: Store;
+  /** The state as its writer just stored it (updateState's answer): not read back. */
+  state?: MachineState;
+}
+
 const viewKey = (s: MachineState) => JSON.stringify([s.published, Object.entries(s.tags).sort()]);
 
 /**
@@ -65,9 +72,9 @@ const viewKey = (s: MachineState) => JSON.stringify([s.published, Object.entries
  * another publisher changed it meanwhile, so the last writer always leaves views matching the state.
  * The pages go beside the views: they read the state themselves and nothing the views write.
  */
-export async function refreshMachineViews(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<void> {
+export async function refreshMachineViews(store: Store, site: SiteSettings, machine: string, opts: RefreshOptions = {}): Promise<void> {
   for (let round = 0; round < 5; round++) {
-    const state = await readState(store, machine);
+    const state = round === 0 && opts.state ? opts.state : await readState(store, machine);
     if (!state) return;
     // each view's index before its client configuration; the views themselves side by side
     const published = async () => {
@@ -79,7 +86,7 @@ export async function refreshMachineViews(store: Store, site: SiteSettings, mach
       await writeIndexView(store, site, keys.tagBinpkgs(machine, tag), machine, id);
       await writeClientConfig(store, site, `machines/${machine}/tags/${tag}/`, state, id, tag);
     });
-    await Promise.all([published(), ...tagged, removeStaleTagViews(store, machine, state), writePublishedArtifacts(store, machine, state.published), renderMachinePages(store, site, machine, pagesFrom)]);
+    await Promise.all([published(), ...tagged, removeStaleTagViews(store, machine, state), writePublishedArtifacts(store, machine, state.published), renderMachinePages(store, site, machine, { pagesFrom: opts.pagesFrom, state })]);
     const after = await readState(store, machine);
     if (after && viewKey(after) === viewKey(state)) return;
   }

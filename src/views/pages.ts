@@ -105,20 +105,26 @@ const helpers = { bytes, when, ago, span, time: timeTag };
 
 /**
  * Renders what changed for one machine: new or re-marked build pages, its page, the front page.
- * `pagesFrom`: a store holding this machine's package pages for the same builds (sync's source).
+ * `pagesFrom`: a store holding this machine's package pages for the same builds (sync's source);
+ * `state`: the machine's state as the caller has just read or written it.
  */
-export async function renderMachinePages(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store): Promise<{ rendered: string[] }> {
-  const done = await renderMachine(store, site, machine, pagesFrom, true);
+export async function renderMachinePages(store: Store, site: SiteSettings, machine: string, given: { pagesFrom?: Store; state?: MachineState } = {}): Promise<{ rendered: string[] }> {
+  const done = await renderMachine(store, site, machine, given, true);
   if (done) return { rendered: done.rendered };
   // the machine is gone (deleted): the front page still changes
   return { rendered: (await renderFrontPage(store, site)) ? ['index.html'] : [] };
 }
 
 /** The machine's pages; `withFront`: the front page too, beside its package pages. */
-async function renderMachine(store: Store, site: SiteSettings, machine: string, pagesFrom?: Store, withFront = false): Promise<{ rendered: string[]; record: PagesRecord } | null> {
-  const state = await readState(store, machine);
+async function renderMachine(
+  store: Store,
+  site: SiteSettings,
+  machine: string,
+  { pagesFrom, state: known }: { pagesFrom?: Store; state?: MachineState } = {},
+  withFront = false,
+): Promise<{ rendered: string[]; record: PagesRecord } | null> {
+  const [state, previous] = await Promise.all([known ?? readState(store, machine), readPagesRecord(store, machine)]);
   if (!state) return null;
-  const previous = await readPagesRecord(store, machine);
   const record: PagesRecord = { format: PAGES_VERSION, builds: {}, blobs: {} };
   const recorded = new Set(state.builds.map((b) => b.id));
   // Storage figures carry over unless builds went (purge): then they are counted again from all.
@@ -171,9 +177,12 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string, 
   // the package pages, the machine's own pages and then the front page go side by side: none
   // reads what another writes (the front page is given this machine's record, not its old copy)
   const packagePages = updatePackagePages({ store, site, state, eta, helpers, rendered, pagesFrom }, fresh, all);
-  const machinePages = renderMachineOwnPages(store, site, state, rows, record, built, previous, rendered);
-  const front = withFront ? machinePages.then(() => renderFrontPage(store, site, new Map([[machine, record]]))) : null;
-  const [, , frontChanged] = await Promise.all([packagePages, machinePages, front]);
+  const machinePages = recentlyBuilt(store, machine, rows, built, previous).then(async (recent) => {
+    record.recentBuilt = recent;
+    // the front page needs this machine's record complete but for its history hashes (not shown)
+    return Promise.all([renderMachineOwnPages(store, site, state, rows, record, previous, rendered), withFront && renderFrontPage(store, site, new Map([[machine, record]]))]);
+  });
+  const [, [, frontChanged]] = await Promise.all([packagePages, machinePages]);
   if (frontChanged) rendered.push('index.html');
   record.packagePages = 1;
   // the record that remembers them goes last, so a render cut short is done again, never skipped
@@ -183,22 +192,26 @@ async function renderMachine(store: Store, site: SiteSettings, machine: string, 
   return { rendered, record };
 }
 
-/** The machine page, its history pages, feed and API document, and the record's figures for the front page. */
+/** What each of the newest builds built, for the front page: from the pages just rendered, else as recorded before. */
+async function recentlyBuilt(store: Store, machine: string, rows: ReturnType<typeof buildRows>, built: Map<string, BuiltPackage[]>, previous: PagesRecord | null): Promise<Record<string, BuiltPackage[]>> {
+  const recent: Record<string, BuiltPackage[]> = {};
+  for (const r of rows.slice(-RECENT_BUILDS)) {
+    recent[r.id] = built.get(r.id) ?? previous?.recentBuilt?.[r.id] ?? builtSince(await buildPageFacts(store, (await loadBuild(store, machine, r.id))!));
+  }
+  return recent;
+}
+
+/** The machine page, its history pages, feed and API document. */
 async function renderMachineOwnPages(
   store: Store,
   site: SiteSettings,
   state: MachineState,
   rows: ReturnType<typeof buildRows>,
   record: PagesRecord,
-  built: Map<string, BuiltPackage[]>,
   previous: PagesRecord | null,
   rendered: string[],
 ): Promise<void> {
   const machine = state.machine;
-  record.recentBuilt = {};
-  for (const r of rows.slice(-RECENT_BUILDS)) {
-    record.recentBuilt[r.id] = built.get(r.id) ?? previous?.recentBuilt?.[r.id] ?? builtSince(await buildPageFacts(store, (await loadBuild(store, machine, r.id))!));
-  }
   const feed = atomFeed(site, { title: `${machine}: builds`, path: `machines/${machine}/feed.xml`, page: `machines/${machine}/`, builds: rows.slice(-FEED_ENTRIES).map((r) => feedBuild(machine, r)) });
   const api = `${API_PREFIX}machines/${machine}/builds.json`;
   const apiBuilds = rows.map((r) => {
@@ -368,7 +381,8 @@ async function renderBuildPage(store: Store, site: SiteSettings, state: MachineS
     state,
     h: helpers,
   });
-  await Promise.all([api, writeIfChanged(store, `${keys.buildDir(build.machine, build.id)}index.html`, html)]);
+  // rendered only when new or re-marked, so it differs: written without reading the old one first
+  await Promise.all([api, store.put(`${keys.buildDir(build.machine, build.id)}index.html`, html, { contentType: 'text/html; charset=utf-8' })]);
   return { row: { markers, created: build.created, parent: build.parent, packages: build.binpkgs.packages.length, bytes: facts.total, changed: facts.changedCount }, built: builtSince(facts), changes: facts.changes };
 }
 

@@ -165,6 +165,41 @@ describe('gbp sync', () => {
     }
   });
 
+  it("a next build into a bucket: each package's meta.json after its own blob is stored, and the machine's state written once", async () => {
+    const env = rgwEnv();
+    const store = tempDir();
+    expect((await gbp(['--store', store, 'pull', BUILD1, '-m', 'web', '-b', '1', '--publish'])).code).toBe(0);
+    const bucket = await newPublicBucket();
+    expect((await gbp(['sync', store, `s3://${bucket}/m`], { env })).code).toBe(0);
+    expect((await gbp(['--store', store, 'pull', BUILD2, '-m', 'web', '-b', '2', '--publish'])).code).toBe(0);
+    const events: string[] = [];
+    const blobKey = (path: string) => /\/blobs\/[0-9a-f]{2}\/([0-9a-f]{64})\/([^?]+)/.exec(path);
+    const proxy = await startS3Proxy(env.AWS_ENDPOINT_URL, {
+      onStart: (method, path) => method === 'PUT' && events.push(`start ${path.split('?')[0]}`),
+      onRequest: (method, path) => method === 'PUT' && events.push(`done ${path.split('?')[0]}`),
+    });
+    try {
+      const r = await gbp(['--json', 'sync', store, `s3://${bucket}/m`], { env: { ...env, AWS_ENDPOINT_URL: proxy.url } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json().builds.map((b: { id: string }) => b.id)).toEqual(['2']);
+    } finally {
+      await proxy.close();
+    }
+    const metas = events.filter((e) => e.startsWith('start') && blobKey(e)?.[2] === 'meta.json');
+    expect(metas.length).toBeGreaterThan(0);
+    for (const meta of metas) {
+      const sha = blobKey(meta)![1];
+      const blobDone = events.findIndex((e) => e.startsWith('done') && blobKey(e)?.[1] === sha && !/meta\.json|files/.test(blobKey(e)![2]));
+      expect(blobDone, `${meta} has no blob stored before it`).toBeGreaterThanOrEqual(0);
+      expect(blobDone).toBeLessThan(events.indexOf(meta));
+    }
+    // the new build recorded and published in one compare-and-swap of state.json
+    expect(events.filter((e) => e.startsWith('start') && e.endsWith('/machines/web/state.json'))).toHaveLength(1);
+    const state = await (await fetch(`${env.AWS_ENDPOINT_URL}/${bucket}/m/machines/web/state.json`)).json();
+    expect(state.published).toBe('2');
+    expect(state.builds.map((b: { id: string }) => b.id)).toEqual(['1', '2']);
+  });
+
   it('refuses a source that is not a store (exit 5), writing nothing', async () => {
     const bucket = await newPublicBucket();
     const env = rgwEnv();

@@ -12,6 +12,8 @@ export interface ProxyOptions {
   throttle?: (req: IncomingMessage, n: number) => boolean;
   /** Called for each forwarded request (after it completes). */
   onRequest?: (method: string, path: string) => void;
+  /** Called for each request as it arrives, before anything of it is forwarded. */
+  onStart?: (method: string, path: string) => void;
 }
 
 export async function startS3Proxy(target: string, options: ProxyOptions = {}) {
@@ -20,6 +22,7 @@ export async function startS3Proxy(target: string, options: ProxyOptions = {}) {
   const seen = { total: 0, throttled: 0, byMethod: {} as Record<string, number> };
   const server = createServer((req, res) => {
     n++;
+    options.onStart?.(req.method!, req.url!);
     if (options.throttle?.(req, n)) {
       seen.throttled++;
       req.resume();
