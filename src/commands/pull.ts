@@ -14,7 +14,7 @@ import { loadKnownContent } from '../ingest/known-content.js';
 import { loadBuild, signerCounts, type BuildManifest } from '../records/build-manifest.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { updateState } from '../records/machine-state.js';
+import { updateState, type MachineState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { DamageRepair, readDamage } from '../records/damage.js';
 import { readPolicy, rulesFor } from '../trust/policy.js';
@@ -88,44 +88,27 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
   // its build is stored already (records/damage.ts)
   const damage = await readDamage(store);
   const repair = damage ? new DamageRepair(damage) : null;
+  // --publish, --tag and --note change the state in the write that records a new build; a
+  // build stored already, or one whose pull restores damage (published only once that worked),
+  // gets them in a write of their own
+  const moved: NonNullable<PullResult['moved']> = { published: null, tags: [] };
+  const marks = opts.publish || opts.tags?.length || opts.note !== undefined ? (state: MachineState) => markBuild(state, opts, moved) : undefined;
   // its own function: what storing held (the decoded trees, the known content) dies before the
   // pages are rendered; locals of a suspended async function stay reachable until it returns
-  const { result, newPackages } = await storeArchive(store, site, opts, source, existing, repair);
+  const { result, newPackages, state: recorded } = await storeArchive(store, site, opts, source, existing, repair, repair ? undefined : marks);
 
   try {
-    if (opts.publish || opts.tags?.length || opts.note !== undefined) {
+    let state = recorded;
+    if (marks) {
       opts.onPhase?.(opts.publish ? 'publishing' : 'recording tags and note');
-      const moved: NonNullable<PullResult['moved']> = { published: null, tags: [] };
-      await updateState(store, opts.machine, (state) => {
-        let changed = false;
-        // a retried compare-and-swap calls this again: what moved is what the last call saw
-        moved.published = null;
-        moved.tags = [];
-        if (opts.publish && state.published !== opts.id) {
-          moved.published = { previous: state.published };
-          state.published = opts.id;
-          changed = true;
-        }
-        for (const t of opts.tags ?? []) {
-          if (state.tags[t] !== opts.id) {
-            moved.tags.push({ tag: t, previous: state.tags[t] ?? null });
-            state.tags[t] = opts.id;
-            changed = true;
-          }
-        }
-        if (opts.note !== undefined && state.notes[opts.id] !== opts.note) {
-          state.notes[opts.id] = opts.note;
-          changed = true;
-        }
-        return changed;
-      });
+      state ??= await updateState(store, opts.machine, marks);
       result.moved = moved;
     }
     // views and pages follow the state (a new build gets its page even when not published); the
     // new packages' file lists are made beside them (decompressors in child processes, while
     // this thread renders): both cores, not one after the other
     if (newPackages) opts.onPhase?.(`publishing, and listing the files of ${newPackages.blobs.length} new packages`);
-    const [views, lists] = await Promise.allSettled([refreshMachineViews(store, site, opts.machine), newPackages && indexNewPackages(store, newPackages.blobs)]);
+    const [views, lists] = await Promise.allSettled([refreshMachineViews(store, site, opts.machine, { state: state ?? undefined }), newPackages && indexNewPackages(store, newPackages.blobs)]);
     if (views.status === 'rejected') throw views.reason;
     if (lists.status === 'rejected') throw lists.reason;
     result.published = !!opts.publish;
@@ -145,9 +128,11 @@ async function storeArchive(
   source: Awaited<ReturnType<typeof openSource>>,
   existing: BuildManifest | null,
   repair: DamageRepair | null,
-): Promise<{ result: PullResult; newPackages: { staging: string; blobs: StagedBlob[] } | null }> {
+  alsoRecord?: (state: MachineState) => boolean,
+): Promise<{ result: PullResult; newPackages: { staging: string; blobs: StagedBlob[] } | null; state: MachineState | null }> {
   let result: PullResult;
   let newPackages: { staging: string; blobs: StagedBlob[] } | null = null;
+  let state: MachineState | null = null;
   if (existing && !repair) {
     const hash = createHash('sha256');
     let bytes = 0;
@@ -184,7 +169,8 @@ async function storeArchive(
       } else {
         await saveSite(store, site);
         opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
-        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started, { siteKey: opts.siteKey, log: log.staged ?? undefined });
+        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started, { siteKey: opts.siteKey, log: log.staged ?? undefined, alsoRecord });
+        state = commit.state;
         const { trees, binpkgs } = ingest.stats;
         result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
         result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
@@ -216,7 +202,31 @@ async function storeArchive(
     }
   }
 
-  return { result, newPackages };
+  return { result, newPackages, state };
+}
+
+/** --publish, --tag and --note on the state; what moved is what the last call saw (a retried compare-and-swap calls it again). */
+function markBuild(state: MachineState, opts: PullOptions, moved: NonNullable<PullResult['moved']>): boolean {
+  let changed = false;
+  moved.published = null;
+  moved.tags = [];
+  if (opts.publish && state.published !== opts.id) {
+    moved.published = { previous: state.published };
+    state.published = opts.id;
+    changed = true;
+  }
+  for (const t of opts.tags ?? []) {
+    if (state.tags[t] !== opts.id) {
+      moved.tags.push({ tag: t, previous: state.tags[t] ?? null });
+      state.tags[t] = opts.id;
+      changed = true;
+    }
+  }
+  if (opts.note !== undefined && state.notes[opts.id] !== opts.note) {
+    state.notes[opts.id] = opts.note;
+    changed = true;
+  }
+  return changed;
 }
 
 function base(opts: PullOptions, status: PullResult['status'], archive: PullResult['archive']): PullResult {

@@ -15,6 +15,7 @@ import type { IngestResult } from './ingest.js';
 import { writeDigests } from '../records/artifacts.js';
 import { contentTypeOf } from '../store/http-headers.js';
 import { writeInOrder, type CommitResult } from './write-order.js';
+import type { MachineState } from '../records/machine-state.js';
 import type { SiteSecretKey } from '../trust/site-key.js';
 import type { LogRecord } from '../records/build-log.js';
 
@@ -37,9 +38,10 @@ export async function commitBuild(
   created: number,
   /** When the pull began reading what it reuses (unix seconds): gc sweeps since then are checked. */
   started: number,
-  extra: { siteKey?: SiteSecretKey; log?: StagedLog } = {},
+  /** `alsoRecord`: what else changes in the machine's state, in the write that records the build (--publish, --tag, --note). */
+  extra: { siteKey?: SiteSecretKey; log?: StagedLog; alsoRecord?: (state: MachineState) => boolean } = {},
 ): Promise<CommitResult> {
-  const { siteKey, log } = extra;
+  const { siteKey, log, alsoRecord } = extra;
   const deferred = { immutable: true, deferSync: true };
   // What a pull that died uploaded is not sent again: blobs the intake found in their directory,
   // and packs (named by their content) found here, one existence check per new pack.
@@ -48,6 +50,7 @@ export async function commitBuild(
     label: `${machine}-${id}`,
     started,
     siteKey,
+    alsoRecord,
     content: async () => {
       await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ file, record, storedNames }) => {
         const name = record.stanza.PATH.split('/').pop()!;
