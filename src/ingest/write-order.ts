@@ -5,7 +5,9 @@
  *   content (blobs, packs) | barrier | markers (blob meta.json, tree manifests) | barrier
  *   | lease what is reused | build.json → the build's Packages → (sync: page facts) → the
  *   machine's state (compare-and-swap) | release the lease
- * The barriers batch the flushes (one per phase, not one per object). build.json is created only
+ * The barriers batch the flushes (one per phase, not one per object). Into a bucket, where a PUT
+ * is stored when it returns, sync writes a package's meta.json right after its blob's PUT (the
+ * same order per object, without waiting for all content). build.json is created only
  * if absent: of two writers of the same id exactly one records it, and the other finds out whether
  * it carried the same archive (a no-op that completes what a killed writer left) or a different one
  * (refused). A crash anywhere leaves at worst unreferenced objects, which gc removes after its
