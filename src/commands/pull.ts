@@ -26,7 +26,7 @@ import { gzipSync } from 'node:zlib';
 import { MAX_LOG_BYTES, summariseLog, type LogRecord } from '../records/build-log.js';
 import type { StagedLog } from '../ingest/commit.js';
 import type { StagedBlob } from '../ingest/binpkg-intake.js';
-import { indexNewPackages } from '../records/package-files.js';
+import { listNewPackages, saveFileLists, type EncodedFileList } from '../records/package-files.js';
 import { sha256Hex } from '../util/sha256.js';
 
 export interface PullOptions {
@@ -73,6 +73,13 @@ export interface PullResult {
 
 export const DEFAULT_MAX_TAR_BYTES = 64 * 2 ** 30;
 
+/** The packages a pull stored new, staged until their file lists (made since the archive was read) are saved. */
+interface NewPackages {
+  staging: string;
+  blobs: StagedBlob[];
+  listing: Promise<EncodedFileList[]>;
+}
+
 
 export async function pull(store: Store, site: SiteSettings, opts: PullOptions): Promise<PullResult> {
   const started = performance.now();
@@ -105,10 +112,10 @@ export async function pull(store: Store, site: SiteSettings, opts: PullOptions):
       result.moved = moved;
     }
     // views and pages follow the state (a new build gets its page even when not published); the
-    // new packages' file lists are made beside them (decompressors in child processes, while
-    // this thread renders): both cores, not one after the other
+    // new packages' file lists, being made since the archive was read (decompressors in child
+    // processes, while this thread commits and renders), are saved beside them
     if (newPackages) opts.onPhase?.(`publishing, and listing the files of ${newPackages.blobs.length} new packages`);
-    const [views, lists] = await Promise.allSettled([refreshMachineViews(store, site, opts.machine, { state: state ?? undefined }), newPackages && indexNewPackages(store, newPackages.blobs)]);
+    const [views, lists] = await Promise.allSettled([refreshMachineViews(store, site, opts.machine, { state: state ?? undefined }), newPackages?.listing.then((made) => saveFileLists(store, made))]);
     if (views.status === 'rejected') throw views.reason;
     if (lists.status === 'rejected') throw lists.reason;
     result.published = !!opts.publish;
@@ -129,9 +136,9 @@ async function storeArchive(
   existing: BuildManifest | null,
   repair: DamageRepair | null,
   alsoRecord?: (state: MachineState) => boolean,
-): Promise<{ result: PullResult; newPackages: { staging: string; blobs: StagedBlob[] } | null; state: MachineState | null }> {
+): Promise<{ result: PullResult; newPackages: NewPackages | null; state: MachineState | null }> {
   let result: PullResult;
-  let newPackages: { staging: string; blobs: StagedBlob[] } | null = null;
+  let newPackages: NewPackages | null = null;
   let state: MachineState | null = null;
   if (existing && !repair) {
     const hash = createHash('sha256');
@@ -153,6 +160,7 @@ async function storeArchive(
     const log = await readLog(opts, source.label);
     const staging = await store.createStaging();
     let keep = false;
+    let listing: Promise<EncodedFileList[]> | null = null;
     try {
       const ingest = await ingestArchive(store, source, staging, known, {
         maxTarBytes: opts.maxTarBytes ?? DEFAULT_MAX_TAR_BYTES,
@@ -161,6 +169,12 @@ async function storeArchive(
         machine: opts.machine,
         onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, totalBytes: source.size })),
       });
+      // the new packages' file lists are made from here on (decompressors in child processes),
+      // beside the commit and the pages: saved once the build is recorded
+      if (!existing && ingest.newBlobs.length) {
+        listing = listNewPackages(store, ingest.newBlobs);
+        listing.catch(() => undefined); // awaited where it is used, or before the staging goes
+      }
       if (existing) {
         assertSameArchive(existing, ingest.archive.sha256);
         await completeBuild(store, site, existing);
@@ -183,7 +197,7 @@ async function storeArchive(
         await noteRecordSignature(store, opts, result);
         if (!commit.existed && ingest.newBlobs.length) {
           // listed once the build is published: the staged copies are read, not the store's
-          newPackages = { staging, blobs: ingest.newBlobs };
+          newPackages = { staging, blobs: ingest.newBlobs, listing: listing! };
           keep = true;
         }
       }
@@ -198,7 +212,10 @@ async function storeArchive(
       throw err;
     } finally {
       keyring?.home.dispose();
-      if (!keep) await store.disposeStaging(staging);
+      if (!keep) {
+        await listing?.catch(() => undefined); // its decompressors read the staged copies
+        await store.disposeStaging(staging);
+      }
     }
   }
 

@@ -31,9 +31,11 @@ export async function sync(fromSpec: string, toSpec: string, o: SyncCommandOptio
   const from = await openStore(fromSpec, o.s3);
   const reader = recordReaderFor(from, o.trustedSiteKeys ?? [], !!o.unverified);
   const to = await openStore(toSpec, o.s3);
-  if (!(await from.exists(keys.site()))) throw new GbpError('not-found', fromSpec, 'not a gbp store (it has no site.json)');
-  const fromSite = await loadSite(from, undefined);
-  const toIsNew = !(await to.exists(keys.site()));
-  const toSite = await loadSite(to, o.baseUrl ?? (toIsNew ? fromSite.baseUrl : undefined), o.rsyncUrl ?? fromSite.rsyncUrl);
-  return syncStores(from, to, toSite, { machines: o.machines, dryRun: o.dryRun, onPhase: o.onPhase, reader });
+  // each site.json read once: the destination's bytes also tell whether it changes
+  const [fromStored, toStored] = await Promise.all([from.get(keys.site()), to.get(keys.site())]);
+  if (!fromStored) throw new GbpError('not-found', fromSpec, 'not a gbp store (it has no site.json)');
+  const fromSite = await loadSite(from, undefined, undefined, { stored: fromStored });
+  const baseUrl = o.baseUrl ?? (toStored ? undefined : fromSite.baseUrl);
+  const toSite = await loadSite(to, baseUrl, o.rsyncUrl ?? fromSite.rsyncUrl, { stored: toStored });
+  return syncStores(from, to, toSite, { machines: o.machines, dryRun: o.dryRun, onPhase: o.onPhase, reader, storedSite: toStored });
 }

@@ -46,13 +46,19 @@ export async function commitBuild(
   // What a pull that died uploaded is not sent again: blobs the intake found in their directory,
   // and packs (named by their content) found here, one existence check per new pack.
   const alreadyStored: string[] = [];
+  // the tree manifests (a third of a second of encoding for a full ::gentoo) are made while the
+  // content is written and flushed, not after: deflate runs in the threadpool beside the I/O
+  const trees = [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, entries]) => ({ name, entries, encoded: encodeTree(entries) }));
+  for (const t of trees) t.encoded.catch(() => undefined); // its error is thrown where it is awaited
   return writeInOrder(store, site, {
     label: `${machine}-${id}`,
     started,
     siteKey,
     alsoRecord,
     content: async () => {
-      await forEachLimit(ingest.newBlobs, PARALLEL_PUTS, async ({ file, record, storedNames }) => {
+      // the largest first: the uploads end with small ones in flight, not one large one alone
+      const largestFirst = [...ingest.newBlobs].sort((a, b) => b.record.size - a.record.size);
+      await forEachLimit(largestFirst, PARALLEL_PUTS, async ({ file, record, storedNames }) => {
         const name = record.stanza.PATH.split('/').pop()!;
         const key = keys.blob(record.sha256, name);
         if (storedNames.has(name) && (await store.stat(key))?.size === record.size) return void alreadyStored.push(key);
@@ -85,15 +91,15 @@ export async function commitBuild(
         const theirs = adopted.get(p.sha256);
         return theirs ? { ...theirs, origin: p.origin } : p;
       });
-      const trees: Record<string, TreeRef> = {};
+      const refs: Record<string, TreeRef> = {};
       const reused = new Set<string>(alreadyStored);
       const written = new Set(ingest.packs.map((p) => p.id));
-      for (const [name, entries] of [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const { data, sha256 } = await encodeTree(entries);
+      for (const { name, entries, encoded } of trees) {
+        const { data, sha256 } = await encoded;
         if (!(await store.putIfAbsent(keys.tree(sha256), data, { ...deferred, contentType: 'application/gzip' }))) reused.add(keys.tree(sha256));
         const files = entries.filter((e) => e.type === 'f');
-        trees[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };
-        if (name.startsWith('repos/')) trees[name].signedManifest = ingest.signedManifests.has(name);
+        refs[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };
+        if (name.startsWith('repos/')) refs[name].signedManifest = ingest.signedManifests.has(name);
         for (const e of files) if (e.pack && !written.has(e.pack)) reused.add(keys.pack(e.pack));
       }
       // Objects this build shares with older ones: a lease keeps a concurrent gc off them (invariant 6).
@@ -107,7 +113,7 @@ export async function commitBuild(
         parent,
         archive: ingest.archive,
         binpkgs: { header: ingest.header, packages, ...(ingest.trustedKeys ? { trustedKeys: ingest.trustedKeys } : {}) },
-        trees,
+        trees: refs,
         ...(ingest.artifactRecords.length ? { artifacts: ingest.artifactRecords } : {}),
         ...(log ? { log: log.record } : {}),
         warnings: ingest.warnings,
@@ -115,7 +121,7 @@ export async function commitBuild(
       const own: string[] = [];
       for (const { record } of ingest.newBlobs) if (fresh.has(record.sha256)) own.push(keys.blob(record.sha256, record.stanza.PATH.split('/').pop()!), keys.blobMeta(record.sha256));
       for (const pack of ingest.packs) own.push(keys.pack(pack.id));
-      for (const ref of Object.values(trees)) own.push(keys.tree(ref.manifest));
+      for (const ref of Object.values(refs)) own.push(keys.tree(ref.manifest));
       return { manifest, reused: [...reused], written: own.filter((k) => !reused.has(k)) };
     },
   });

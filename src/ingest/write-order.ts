@@ -16,7 +16,7 @@
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
-import type { Store } from '../store/store.js';
+import type { Store, Versioned } from '../store/store.js';
 import { leaseReusedObjects } from '../store/in-flight.js';
 import { updateState, type MachineState } from '../records/machine-state.js';
 import { writeIndexFor } from '../records/index-pair.js';
@@ -49,6 +49,8 @@ export interface OrderedWrites {
   beforeRecord?(manifest: BuildManifest): Promise<void>;
   /** More to change in the machine's state, in the compare-and-swap that records the build; true when it changed something. */
   alsoRecord?(state: MachineState): boolean;
+  /** The machine's state as the writer read it before (null: none), tried first by that compare-and-swap. */
+  stateRead?: Versioned | null;
 }
 
 export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedWrites): Promise<CommitResult> {
@@ -71,7 +73,7 @@ export async function writeInOrder(store: Store, site: SiteSettings, w: OrderedW
     }
     // the build's index and what goes beside the record do not depend on each other; both come before the state
     await Promise.all([writeBuildIndex(store, site, recorded, created), w.beforeRecord?.(recorded)]);
-    const state = await recordBuild(store, recorded, w.alsoRecord);
+    const state = await recordBuild(store, recorded, w.alsoRecord, w.stateRead);
     return { manifest: recorded, existed: !created, state };
   } finally {
     await lease.release();
@@ -96,13 +98,21 @@ export async function writeBuildIndex(store: Store, site: SiteSettings, build: B
   await writeIndexFor(store, site, keys.buildBinpkgs(build.machine, build.id), build, { fresh });
 }
 
-/** Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it), with `also`'s change in the same write. */
-export async function recordBuild(store: Store, build: BuildManifest, also?: (state: MachineState) => boolean): Promise<MachineState> {
-  return updateState(store, build.machine, (state) => {
-    const add = !state.builds.some((b) => b.id === build.id);
-    if (add) state.builds.push({ id: build.id, added: build.created });
-    return (also?.(state) ?? false) || add;
-  });
+/**
+ * Adds the build to its machine's state (idempotent: re-running a crashed pull repairs it), with
+ * `also`'s change in the same write; `read`, the state as read before, saves reading it again.
+ */
+export async function recordBuild(store: Store, build: BuildManifest, also?: (state: MachineState) => boolean, read?: Versioned | null): Promise<MachineState> {
+  return updateState(
+    store,
+    build.machine,
+    (state) => {
+      const add = !state.builds.some((b) => b.id === build.id);
+      if (add) state.builds.push({ id: build.id, added: build.created });
+      return (also?.(state) ?? false) || add;
+    },
+    read,
+  );
 }
 
 export function assertSameArchive(existing: BuildManifest, sha256: string): void {

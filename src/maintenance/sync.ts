@@ -18,19 +18,19 @@ import { constants as fsConstants, createReadStream, createWriteStream } from 'n
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GbpError } from '../errors.js';
-import { writeInOrder } from '../ingest/write-order.js';
+import { writeInOrder, type OrderedWrites } from '../ingest/write-order.js';
 import { loadBuild, readBlobMeta, type ArtifactRecord, type BuildManifest, type PackageRecord } from '../records/build-manifest.js';
 import { RecordReader } from '../records/record-signatures.js';
 import { readAttachments, writeDigests } from '../records/artifacts.js';
 import { forEachTreeEntry, treePacks } from '../records/tree-manifest.js';
-import { listMachines, readState, requireState, updateState, type MachineState } from '../records/machine-state.js';
+import { listMachines, parseState, requireState, updateState, type MachineState } from '../records/machine-state.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { contentTypeOf } from '../store/http-headers.js';
 import { blobDirNames } from '../store/blob-dir.js';
 import { keys } from '../store/keys.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
-import type { Store, StoreTraffic } from '../store/store.js';
-import { forEachLimit } from '../util/pool.js';
+import type { Store, StoreTraffic, Versioned } from '../store/store.js';
+import { forEachLimit, mapLimit } from '../util/pool.js';
 import { sha256Hex } from '../util/sha256.js';
 
 const PARALLEL_COPIES = 32;
@@ -41,6 +41,8 @@ export interface SyncOptions {
   reader?: RecordReader;
   dryRun?: boolean;
   onPhase?: (text: string) => void;
+  /** The destination's site.json as read before (null: it has none), so it is not read again. */
+  storedSite?: Buffer | null;
 }
 
 export interface SyncResult {
@@ -75,7 +77,7 @@ export async function syncStores(from: Store, to: Store, toSite: SiteSettings, o
   const [trust] = await Promise.all([
     syncTrust(from, to, !!options.dryRun),
     options.dryRun ? null : to.recover(),
-    options.dryRun ? null : saveSite(to, toSite),
+    options.dryRun ? null : saveSite(to, toSite, options.storedSite),
     copier.init(),
   ]);
   result.trust = trust;
@@ -91,8 +93,10 @@ export async function syncStores(from: Store, to: Store, toSite: SiteSettings, o
 
 async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machines: string[], copier: ObjectCopier, reader: RecordReader, result: SyncResult, options: SyncOptions) {
   for (const machine of machines) {
-    const source = await requireState(from, machine);
-    const dest = await readState(to, machine);
+    // the destination's state as read here is tried first by the write that records the build
+    const [source, destRead] = await Promise.all([requireState(from, machine), to.getVersioned(keys.machineState(machine))]);
+    let stateRead: Versioned | null | undefined = destRead;
+    const dest = destRead ? parseState(destRead.data, keys.machineState(machine), machine) : null;
     const newest = dest?.builds.at(-1);
     if (newest) copier.learn(await loadBuild(to, machine, newest.id));
     const recorded = new Set(dest?.builds.map((b) => b.id) ?? []);
@@ -124,7 +128,8 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       if (!options.dryRun) {
         options.onPhase?.(`${machine} ${entry.id}: copying`);
         const last = entry === missing.at(-1);
-        const state = await copyBuild(copier, to, toSite, build, raw, plan, last ? followSource : undefined);
+        const state = await copyBuild(copier, to, toSite, build, raw, plan, { alsoRecord: last ? followSource : undefined, stateRead });
+        stateRead = undefined; // the state changed: the next record reads it
         if (last) updated = state;
       }
       const objects = plan.files.length + plan.late.length;
@@ -135,7 +140,7 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
       copier.learn(build);
     }
     if (options.dryRun) continue;
-    updated ??= await updateState(to, machine, followSource);
+    updated ??= await updateState(to, machine, followSource, stateRead);
     // the same builds on both sides: a changed package's page is read from the source (on its
     // disk), not from the destination (a round trip per package, half of a next sync's page work)
     const same = destBuilds.length === source.builds.length && destBuilds.every((b, i) => b.id === source.builds[i].id);
@@ -149,14 +154,17 @@ async function syncMachines(from: Store, to: Store, toSite: SiteSettings, machin
  */
 async function syncTrust(from: Store, to: Store, dryRun: boolean): Promise<string[]> {
   const changes: string[] = [];
+  // the policy beside the listing, the keys side by side: round trips to a bucket, not one after another
   const listed = async (store: Store) => {
+    const policy = store.get(keys.trustPolicy());
+    policy.catch(() => undefined); // its error is thrown where it is awaited, not as an unhandled rejection
+    const names: string[] = [];
+    for await (const key of store.list('keys/')) names.push(key);
+    const data = await mapLimit(names, PARALLEL_COPIES, (key) => store.get(key));
     const out = new Map<string, Buffer>();
-    for await (const key of store.list('keys/')) {
-      const data = await store.get(key);
-      if (data) out.set(key, data);
-    }
-    const policy = await store.get(keys.trustPolicy());
-    if (policy) out.set(keys.trustPolicy(), policy);
+    names.forEach((key, i) => data[i] && out.set(key, data[i]));
+    const p = await policy;
+    if (p) out.set(keys.trustPolicy(), p);
     return out;
   };
   const [want, have] = await Promise.all([listed(from), listed(to)]);
@@ -203,12 +211,12 @@ async function copyBuild(
   build: BuildManifest,
   raw: Buffer,
   plan: BuildPlan,
-  alsoRecord?: (state: MachineState) => boolean,
+  record: Pick<OrderedWrites, 'alsoRecord' | 'stateRead'>,
 ): Promise<MachineState> {
   const started = Math.floor(Date.now() / 1000);
   const { files, late, reused } = plan;
   const { state } = await writeInOrder(to, site, {
-    alsoRecord,
+    ...record,
     label: `${build.machine}-${build.id}`,
     started,
     // a copy of the list: the probes add their packages to plan.files as they copy them
@@ -249,6 +257,8 @@ interface BuildPlan {
   probe: PackageRecord[];
   /** Keys already planned. */
   seen: Set<string>;
+  /** The size of each of `files`, to start the largest first. */
+  sizes: Map<string, number>;
 }
 
 /**
@@ -270,6 +280,7 @@ function addPackage(plan: BuildPlan, p: PackageRecord, there: Set<string>): stri
     return null;
   }
   plan.files.push(blob);
+  plan.sizes.set(blob, p.size);
   return blob;
 }
 
@@ -341,7 +352,7 @@ class ObjectCopier {
 
   /** The build's plan (BuildPlan): what the destination lacks, found without a request per known object. */
   async planBuild(build: BuildManifest, probeLater = false): Promise<BuildPlan> {
-    const plan: BuildPlan = { files: [], late: [], reused: [], bytes: 0, probe: [], seen: new Set() };
+    const plan: BuildPlan = { files: [], late: [], reused: [], bytes: 0, probe: [], seen: new Set(), sizes: new Map() };
     const { files, late, reused, probe, seen } = plan;
     this.expected.clear();
     await forEachLimit(build.binpkgs.packages, PARALLEL_COPIES, async (p) => {
@@ -363,12 +374,17 @@ class ObjectCopier {
     const ownFiles = forEachLimit(own, PARALLEL_COPIES, async ({ key, ...a }) => {
       if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) return;
       files.push(key);
+      plan.sizes.set(key, a.size);
       plan.bytes += a.size;
       if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
     });
     await Promise.all([ownFiles, this.planTrees(build, plan)]);
     const copied = new Set([...files, ...late, ...probe.flatMap((p) => [keys.blob(p.sha256, p.stanza.PATH.split('/').pop()!), keys.blobMeta(p.sha256)])]);
     for (const key of this.expected.keys()) if (!copied.has(key)) this.expected.delete(key);
+    // the largest first: the copy ends with small objects in flight, not one large one alone
+    const size = (key: string) => plan.sizes.get(key) ?? 0;
+    files.sort((a, b) => size(b) - size(a));
+    probe.sort((a, b) => b.size - a.size);
     return plan;
   }
 
@@ -406,6 +422,7 @@ class ObjectCopier {
         if (size === undefined) throw new GbpError('store', pack, `missing in ${this.from.location}; run gbp fsck there`);
         if (this.destHasBlobs && (await this.to.stat(pack))?.size === size) return void reused.push(pack);
         files.push(pack);
+        plan.sizes.set(pack, size);
         plan.bytes += size;
       });
       late.push(tree);

@@ -6,7 +6,7 @@
 import { GbpError } from '../errors.js';
 import { keys } from '../store/keys.js';
 import { isSafeName } from './names.js';
-import type { Store } from '../store/store.js';
+import type { Store, Versioned } from '../store/store.js';
 
 export interface BuildEntry {
   id: string;
@@ -76,17 +76,25 @@ export async function requireState(store: Store, machine: string): Promise<Machi
 /**
  * Applies `change` to the machine's state by compare-and-swap. `change` gets a fresh copy each
  * attempt and returns false when there is nothing to write. Returns the state as written.
+ * `read`: the record as the caller last read it (null: there was none), tried first instead of a
+ * round trip to read it again; if it has changed since, the swap fails and the next attempt reads.
  */
 export async function updateState(
   store: Store,
   machine: string,
   change: (state: MachineState) => boolean,
+  read?: Versioned | null,
 ): Promise<MachineState> {
   const key = keys.machineState(machine);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const current = await store.getVersioned(key);
+    const given = attempt === 0 && read !== undefined;
+    const current = given ? read : await store.getVersioned(key);
     const state = current ? parseState(current.data, key, machine) : emptyState(machine);
-    if (!change(state)) return state;
+    // "nothing to write" is trusted only of a fresh read: the swap checks a write, nothing checks a skip
+    if (!change(state)) {
+      if (given) continue;
+      return state;
+    }
     const data = `${JSON.stringify(state, null, 2)}\n`;
     if (await store.putIfVersion(key, data, current?.version ?? null, { contentType: 'application/json' })) return state;
     await new Promise((r) => setTimeout(r, Math.random() * 20 * (attempt + 1)));

@@ -34,23 +34,41 @@ async function listFrom(path: string, record: PackageRecord): Promise<FileList> 
   }
 }
 
-async function save(store: Store, sha256: string, list: FileList): Promise<void> {
-  const text = list.unavailable !== undefined ? `${UNAVAILABLE}${list.unavailable}\n` : encodeFileList(list.files);
-  await store.put(keys.blobFiles(sha256), gzipSync(text), { immutable: true, contentType: 'application/gzip' });
+function encoded(list: FileList): Buffer {
+  return gzipSync(list.unavailable !== undefined ? `${UNAVAILABLE}${list.unavailable}\n` : encodeFileList(list.files));
 }
 
-/** Lists the packages a pull just stored, from its staged copies or the store's own files. */
-export async function indexNewPackages(store: Store, blobs: { file: string; record: PackageRecord }[]): Promise<{ listed: number; unavailable: number }> {
-  let listed = 0;
-  let unavailable = 0;
+async function save(store: Store, sha256: string, list: FileList): Promise<void> {
+  await store.put(keys.blobFiles(sha256), encoded(list), { immutable: true, contentType: 'application/gzip' });
+}
+
+/** A package's file list as it is stored (gzipped text: a kernel's 80,000 paths held as objects would not be small). */
+export interface EncodedFileList {
+  sha256: string;
+  gz: Buffer;
+  unavailable: boolean;
+}
+
+/**
+ * Lists the packages a pull is storing, from its staged copies or the store's own files. A pull
+ * starts this as soon as the archive is read, so the decompressors run beside its commit and its
+ * pages; `saveFileLists` writes the lists once the build is recorded.
+ */
+export async function listNewPackages(store: Store, blobs: { file: string; record: PackageRecord }[]): Promise<EncodedFileList[]> {
+  const lists: EncodedFileList[] = [];
   await forEachLimit(blobs, LISTING_PARALLEL, async ({ file, record }) => {
     const list = await listBlob(store, record, file);
-    if (!list) return; // gone already (a concurrent gc): nothing to list, and nothing to say for ever
-    await save(store, record.sha256, list);
-    if (list.unavailable !== undefined) unavailable++;
-    else listed++;
+    // gone already (a concurrent gc): nothing to list, and nothing to say for ever
+    if (list) lists.push({ sha256: record.sha256, gz: encoded(list), unavailable: list.unavailable !== undefined });
   });
-  return { listed, unavailable };
+  return lists;
+}
+
+/** Stores the lists `listNewPackages` made, and says how many packages could be listed and how many not. */
+export async function saveFileLists(store: Store, lists: EncodedFileList[]): Promise<{ listed: number; unavailable: number }> {
+  await forEachLimit(lists, 8, ({ sha256, gz }) => store.put(keys.blobFiles(sha256), gz, { immutable: true, contentType: 'application/gzip' }));
+  const unavailable = lists.filter((l) => l.unavailable).length;
+  return { listed: lists.length - unavailable, unavailable };
 }
 
 /** The package's file list: stored, or made now from the blob (and stored for the next reader). */
@@ -76,7 +94,12 @@ const blobKeyOf = (record: PackageRecord) => keys.blob(record.sha256, record.sta
  * Null when the package file is not there at all.
  */
 async function listBlob(store: Store, record: PackageRecord, staged?: string): Promise<FileList | null> {
-  if (staged && existsSync(staged)) return listFrom(staged, record);
+  if (staged && existsSync(staged)) {
+    const list = await listFrom(staged, record);
+    // a directory store takes the staged copy by rename as the commit goes on: read before, it
+    // was read whole (an open file survives its rename); gone before, it is read where it went
+    if (list.unavailable === undefined || existsSync(staged)) return list;
+  }
   const key = blobKeyOf(record);
   const local = store.localFile?.(key);
   if (local) return existsSync(local) ? listFrom(local, record) : null;

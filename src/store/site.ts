@@ -30,17 +30,20 @@ export function normaliseBaseUrl(url: string): string {
 }
 
 /**
- * Reads site.json and applies a base URL given on the command line. Nothing is written here:
- * `saveSite` records the settings once a command has something to store, so neither looking at a
- * store nor a refused pull changes it.
+ * Reads site.json (or takes `stored`, its bytes already read) and applies a base URL or rsync URL
+ * given on the command line. Nothing is written here: `saveSite` records the settings once a
+ * command has something to store, so neither looking at a store nor a refused pull changes it.
+ * A store already served at one base URL refuses another unless `allowBaseUrlChange` (fsck
+ * --repair, which then rewrites every index): changing it in passing once left the other
+ * machines' indexes on the old URL.
  */
-/**
- * The store's settings, with a new base URL or rsync URL applied. A store already served at one
- * base URL refuses another unless `allowBaseUrlChange` (fsck --repair, which then rewrites every
- * index): changing it in passing once left the other machines' indexes on the old URL.
- */
-export async function loadSite(store: Store, baseUrl: string | undefined, rsyncUrl?: string, o: { allowBaseUrlChange?: boolean } = {}): Promise<SiteSettings> {
-  const raw = await store.get(keys.site());
+export async function loadSite(
+  store: Store,
+  baseUrl: string | undefined,
+  rsyncUrl?: string,
+  o: { allowBaseUrlChange?: boolean; stored?: Buffer | null } = {},
+): Promise<SiteSettings> {
+  const raw = o.stored !== undefined ? o.stored : await store.get(keys.site());
   let site: SiteSettings | null = null;
   if (raw) {
     try {
@@ -71,9 +74,9 @@ export async function loadSite(store: Store, baseUrl: string | undefined, rsyncU
   return site;
 }
 
-/** Writes site.json when it is missing or differs from `site`. */
-export async function saveSite(store: Store, site: SiteSettings): Promise<void> {
+/** Writes site.json when it is missing or differs from `site` (`stored`: its bytes, already read). */
+export async function saveSite(store: Store, site: SiteSettings, stored?: Buffer | null): Promise<void> {
   const text = `${JSON.stringify(site, null, 2)}\n`;
-  const raw = await store.get(keys.site());
+  const raw = stored !== undefined ? stored : await store.get(keys.site());
   if (raw?.toString('utf8') !== text) await store.put(keys.site(), text, { contentType: 'application/json' });
 }
