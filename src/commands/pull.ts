@@ -10,7 +10,7 @@ import { openSource } from '../archive/source.js';
 import { commitBuild } from '../ingest/commit.js';
 import { assertSameArchive, completeBuild } from '../ingest/write-order.js';
 import { ingestArchive } from '../ingest/ingest.js';
-import { loadKnownContent } from '../ingest/known-content.js';
+import { loadKnownContent, type KnownContent } from '../ingest/known-content.js';
 import { loadBuild, signerCounts, type BuildManifest } from '../records/build-manifest.js';
 import { saveSite, type SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
@@ -154,7 +154,9 @@ async function storeArchive(
     await noteRecordSignature(store, opts, result);
   } else {
     const started = Math.floor(Date.now() / 1000);
-    const known = await loadKnownContent(store, opts.machine);
+    // what the machine's last build holds, to reuse: not needed past the archive (let go of then)
+    let known: KnownContent | null = await loadKnownContent(store, opts.machine);
+    const parentId = known.parent?.id ?? null;
     const keyring = await openKeyring(store);
     const trust = keyring && { keyring, rules: rulesFor(await readPolicy(store), opts.machine) };
     const log = await readLog(opts, source.label);
@@ -169,6 +171,7 @@ async function storeArchive(
         machine: opts.machine,
         onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, totalBytes: source.size })),
       });
+      known = null;
       // the new packages' file lists are made from here on (decompressors in child processes),
       // beside the commit and the pages: saved once the build is recorded. Not beside a
       // bucket's uploads: their buffers and the lists' streams together took a 4 GB first
@@ -184,12 +187,13 @@ async function storeArchive(
       } else {
         await saveSite(store, site);
         opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
-        const commit = await commitBuild(store, site, opts.machine, opts.id, known.parent?.id ?? null, ingest, Math.floor(Date.now() / 1000), started, { siteKey: opts.siteKey, log: log.staged ?? undefined, alsoRecord });
+        const treeNames = [...ingest.trees.keys()].sort(); // the commit lets go of the trees
+        const commit = await commitBuild(store, site, opts.machine, opts.id, parentId, ingest, Math.floor(Date.now() / 1000), started, { siteKey: opts.siteKey, log: log.staged ?? undefined, alsoRecord });
         state = commit.state;
         const { trees, binpkgs } = ingest.stats;
         result = base(opts, commit.existed ? 'unchanged' : 'stored', { ...ingest.archive });
         result.packages = { total: binpkgs.packages, new: binpkgs.newPackages, newBytes: binpkgs.newBytes, verifiedWithoutWrite: binpkgs.verifiedWithoutWrite };
-        result.trees = { ...trees, names: [...ingest.trees.keys()].sort() };
+        result.trees = { ...trees, names: treeNames };
         if (ingest.trustedKeys) {
           result.signatures = { signers: Object.fromEntries(signerCounts(ingest.packages)), unvouched: ingest.packages.filter((p) => !p.signer).length };
         }

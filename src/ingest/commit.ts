@@ -10,7 +10,7 @@ import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
 import { forEachLimit } from '../util/pool.js';
 import { BUILD_FORMAT, loadBuild, readBlobMeta, type BuildManifest, type PackageRecord, type TreeRef } from '../records/build-manifest.js';
-import { encodeTree } from '../records/tree-manifest.js';
+import { encodeTree, type TreeEntry } from '../records/tree-manifest.js';
 import type { IngestResult } from './ingest.js';
 import { writeDigests } from '../records/artifacts.js';
 import { contentTypeOf } from '../store/http-headers.js';
@@ -47,9 +47,11 @@ export async function commitBuild(
   // and packs (named by their content) found here, one existence check per new pack.
   const alreadyStored: string[] = [];
   // the tree manifests (a third of a second of encoding for a full ::gentoo) are made while the
-  // content is written and flushed, not after: deflate runs in the threadpool beside the I/O
-  const trees = [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, entries]) => ({ name, entries, encoded: encodeTree(entries) }));
-  for (const t of trees) t.encoded.catch(() => undefined); // its error is thrown where it is awaited
+  // content is written and flushed, not after: deflate runs in the threadpool beside the I/O. What
+  // the record needs of each tree is taken now, and the decoded trees are let go of (ingest.trees
+  // is emptied): into a bucket the upload is most of a pull, and they were a tenth of its memory
+  const trees = [...ingest.trees].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, entries]) => treeSummary(name, entries));
+  ingest.trees.clear();
   return writeInOrder(store, site, {
     label: `${machine}-${id}`,
     started,
@@ -94,13 +96,12 @@ export async function commitBuild(
       const refs: Record<string, TreeRef> = {};
       const reused = new Set<string>(alreadyStored);
       const written = new Set(ingest.packs.map((p) => p.id));
-      for (const { name, entries, encoded } of trees) {
+      for (const { name, encoded, files, bytes, packs } of trees) {
         const { data, sha256 } = await encoded;
         if (!(await store.putIfAbsent(keys.tree(sha256), data, { ...deferred, contentType: 'application/gzip' }))) reused.add(keys.tree(sha256));
-        const files = entries.filter((e) => e.type === 'f');
-        refs[name] = { manifest: sha256, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) };
+        refs[name] = { manifest: sha256, files, bytes };
         if (name.startsWith('repos/')) refs[name].signedManifest = ingest.signedManifests.has(name);
-        for (const e of files) if (e.pack && !written.has(e.pack)) reused.add(keys.pack(e.pack));
+        for (const pack of packs) if (!written.has(pack)) reused.add(keys.pack(pack));
       }
       // Objects this build shares with older ones: a lease keeps a concurrent gc off them (invariant 6).
       const fresh = new Set(ingest.newBlobs.map((b) => b.record.sha256).filter((sha) => !adopted.has(sha)));
@@ -125,6 +126,22 @@ export async function commitBuild(
       return { manifest, reused: [...reused], written: own.filter((k) => !reused.has(k)) };
     },
   });
+}
+
+/** A tree's manifest, being encoded, and what the build record and the lease need of its entries. */
+function treeSummary(name: string, entries: TreeEntry[]) {
+  const encoded = encodeTree(entries);
+  encoded.catch(() => undefined); // its error is thrown where it is awaited
+  let files = 0;
+  let bytes = 0;
+  const packs = new Set<string>();
+  for (const e of entries) {
+    if (e.type !== 'f') continue;
+    files++;
+    bytes += e.size;
+    if (e.pack) packs.add(e.pack);
+  }
+  return { name, encoded, files, bytes, packs };
 }
 
 /**
