@@ -50,9 +50,10 @@ export interface EncodedFileList {
 }
 
 /**
- * Lists the packages a pull is storing, from its staged copies or the store's own files. A pull
- * starts this as soon as the archive is read, so the decompressors run beside its commit and its
- * pages; `saveFileLists` writes the lists once the build is recorded.
+ * Lists the packages a pull is storing, from its staged copies or the store's own files. On a
+ * local store a pull starts this as soon as the archive is read, so the decompressors run beside
+ * its commit and its pages (into a bucket, once its uploads are done: beside them, the two held too
+ * much memory together); `saveFileLists` writes the lists once the build is recorded.
  */
 export async function listNewPackages(store: Store, blobs: { file: string; record: PackageRecord }[]): Promise<EncodedFileList[]> {
   const lists: EncodedFileList[] = [];
