@@ -172,19 +172,17 @@ async function storeArchive(
         onProgress: opts.onProgress && ((p) => opts.onProgress!({ ...p, totalBytes: source.size })),
       });
       known = null;
-      // the new packages' file lists are made from here on (decompressors in child processes),
-      // beside the commit and the pages: saved once the build is recorded. Not beside a
-      // bucket's uploads: their buffers and the lists' streams together took a 4 GB first
-      // build's pull from 344 to 402 MB; after the commit, the uploads' memory is free again
-      if (!existing && ingest.newBlobs.length && store.kind !== 'bucket') {
-        listing = startListing(store, ingest.newBlobs);
-      }
       if (existing) {
         assertSameArchive(existing, ingest.archive.sha256);
         await completeBuild(store, site, existing);
         result = base(opts, 'unchanged', { ...ingest.archive });
         await noteRecordSignature(store, opts, result);
       } else {
+        // the new packages' file lists are made from here on (decompressors in child processes),
+        // beside the commit and the pages: saved once the build is recorded. Not beside a
+        // bucket's uploads: their buffers and the lists' streams together took a 4 GB first
+        // build's pull from 344 to 402 MB; after the commit, the uploads' memory is free again
+        if (ingest.newBlobs.length && store.kind !== 'bucket') listing = startListing(store, ingest.newBlobs);
         await saveSite(store, site);
         opts.onPhase?.(`storing ${ingest.newBlobs.length} new packages and ${ingest.packs.length} packs`);
         const treeNames = [...ingest.trees.keys()].sort(); // the commit lets go of the trees

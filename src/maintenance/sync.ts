@@ -279,9 +279,15 @@ function addPackage(plan: BuildPlan, p: PackageRecord, there: Set<string>): stri
     plan.reused.push(blob);
     return null;
   }
-  plan.files.push(blob);
-  plan.sizes.set(blob, p.size);
+  planFile(plan, blob, p.size);
   return blob;
+}
+
+/** An object to copy into the plan, with its size (counted, and the order of the copy). */
+function planFile(plan: BuildPlan, key: string, size: number): void {
+  plan.files.push(key);
+  plan.sizes.set(key, size);
+  plan.bytes += size;
 }
 
 /** Knows what the destination holds and copies the rest, content-addressed objects only. */
@@ -366,16 +372,14 @@ class ObjectCopier {
       }
       if (probeLater && this.destHasBlobs) return void probe.push(p);
       const there = this.destHasBlobs ? await blobDirNames(this.to, p.sha256) : new Set<string>();
-      if (addPackage(plan, p, there)) plan.bytes += p.size;
+      addPackage(plan, p, there);
     });
     // the build's own files: its archive's artifacts and its log
     const own = (build.artifacts ?? []).map((a) => ({ key: keys.buildArtifact(build.machine, build.id, a.name), size: a.size, sha256: a.sha256 }));
     if (build.log) own.push({ key: keys.buildLog(build.machine, build.id), size: build.log.storedBytes, sha256: build.log.sha256 });
     const ownFiles = forEachLimit(own, PARALLEL_COPIES, async ({ key, ...a }) => {
       if (this.destHasBlobs && (await this.to.stat(key))?.size === a.size) return;
-      files.push(key);
-      plan.sizes.set(key, a.size);
-      plan.bytes += a.size;
+      planFile(plan, key, a.size);
       if (this.verifying) this.expected.set(key, { sha256: a.sha256, size: a.size });
     });
     await Promise.all([ownFiles, this.planTrees(build, plan)]);
@@ -390,7 +394,7 @@ class ObjectCopier {
 
   /** The trees the destination lacks, and the packs they point into, into the plan. */
   private async planTrees(build: BuildManifest, plan: BuildPlan): Promise<void> {
-    const { seen, reused, files, late } = plan;
+    const { seen, reused, late } = plan;
     // the trees side by side: each is a round trip or two to a bucket and a manifest to read
     await forEachLimit(Object.values(build.trees), PARALLEL_COPIES, async (ref) => {
       const tree = keys.tree(ref.manifest);
@@ -421,9 +425,7 @@ class ObjectCopier {
         const size = (await this.from.stat(pack))?.size;
         if (size === undefined) throw new GbpError('store', pack, `missing in ${this.from.location}; run gbp fsck there`);
         if (this.destHasBlobs && (await this.to.stat(pack))?.size === size) return void reused.push(pack);
-        files.push(pack);
-        plan.sizes.set(pack, size);
-        plan.bytes += size;
+        planFile(plan, pack, size);
       });
       late.push(tree);
     });
@@ -438,10 +440,7 @@ class ObjectCopier {
     await forEachLimit(plan.probe, PARALLEL_COPIES, async (p) => {
       const there = await blobDirNames(this.to, p.sha256);
       const blob = addPackage(plan, p, there);
-      if (blob) {
-        plan.bytes += p.size;
-        await this.copy([blob]);
-      }
+      if (blob) await this.copy([blob]);
     });
   }
 
