@@ -131,15 +131,22 @@ export function diffTrees(a: TreeEntry[] | null, b: TreeEntry[] | null): FileCha
   return out;
 }
 
+/** The files a repository snapshot says itself in: metadata/timestamp.chk, and the commit a repository job recorded in metadata/build.json. */
+const MARK_FILES = ['metadata/timestamp.chk', 'metadata/build.json'];
+
 /**
  * What a repository snapshot says of itself: metadata/timestamp.chk, and the commit a repository
  * job recorded in metadata/build.json (`commit`, or `revision`). One walk of the stored manifest.
  */
 export async function repoMarks(store: Store, manifest: Buffer | null): Promise<{ timestamp: string | null; commit: string | null }> {
   if (!manifest) return { timestamp: null, commit: null };
-  const found = await findTreeEntries(manifest, ['metadata/timestamp.chk', 'metadata/build.json']);
-  const stamp = await readEntryFile(store, found.get('metadata/timestamp.chk') ?? null, 'metadata/timestamp.chk');
-  const raw = await readEntryFile(store, found.get('metadata/build.json') ?? null, 'metadata/build.json');
+  return marksOf(store, await findTreeEntries(manifest, MARK_FILES));
+}
+
+/** The marks from the snapshot's entries for MARK_FILES, found by whatever walk read the tree. */
+async function marksOf(store: Store, found: Map<string, TreeEntry>): Promise<{ timestamp: string | null; commit: string | null }> {
+  const stamp = await readEntryFile(store, found.get(MARK_FILES[0]) ?? null, MARK_FILES[0]);
+  const raw = await readEntryFile(store, found.get(MARK_FILES[1]) ?? null, MARK_FILES[1]);
   return { timestamp: stamp?.toString('utf8').trim() ?? null, commit: raw ? commitIn(raw) : null };
 }
 
@@ -168,8 +175,9 @@ export async function diffBuilds(store: Store, a: BuildManifest, b: BuildManifes
     if (a.trees[name]?.manifest === b.trees[name]?.manifest) continue;
     // repositories are large: compared as two walks of their manifests, neither held decoded
     const [ta, tb] = [await loadTreeManifest(store, a, a.trees[name]?.manifest), await loadTreeManifest(store, b, b.trees[name]?.manifest)];
-    const [ma, mb] = [await repoMarks(store, ta), await repoMarks(store, tb)];
-    const changes = await listTreeChanges(ta, tb, MAX_LISTED_REPO_CHANGES);
+    // one walk of each: the changes, and the marks on the way
+    const changes = await listTreeChanges(ta, tb, MAX_LISTED_REPO_CHANGES, MARK_FILES);
+    const [ma, mb] = await Promise.all([marksOf(store, changes.found[0]), marksOf(store, changes.found[1])]);
     repos.push({
       repo: name.slice('repos/'.length),
       from: ma.timestamp,

@@ -267,34 +267,49 @@ export async function countTreeChanges(a: Buffer | null, b: Buffer | null): Prom
 
 export type TreeChangeKind = 'added' | 'removed' | 'changed';
 
-/** How many paths differ between two trees, and the first `cap` of them in path order (one streamed walk of each). */
-export async function listTreeChanges(a: Buffer | null, b: Buffer | null, cap: number): Promise<{ count: number; first: { path: string; change: TreeChangeKind }[] }> {
+/** What one walk of two trees found: how many paths differ, the first of them, and the entries asked for by path. */
+export interface TreeChanges {
+  count: number;
+  first: { path: string; change: TreeChangeKind }[];
+  /** The entries at the `watch` paths in each tree (a repository's timestamp.chk, say), met on the way. */
+  found: [Map<string, TreeEntry>, Map<string, TreeEntry>];
+}
+
+/**
+ * How many paths differ between two trees, and the first `cap` of them in path order (one streamed
+ * walk of each); the entries at the `watch` paths are picked up on the way, so nothing that needs
+ * them walks either tree again.
+ */
+export async function listTreeChanges(a: Buffer | null, b: Buffer | null, cap: number, watch: readonly string[] = []): Promise<TreeChanges> {
   let count = 0;
   const first: { path: string; change: TreeChangeKind }[] = [];
   const note = (path: string, change: TreeChangeKind) => {
     count++;
     if (first.length < cap) first.push({ path, change });
   };
+  const watched = new Set(watch);
+  const found: TreeChanges['found'] = [new Map(), new Map()];
   const ca = new EntryCursor(a && streamTreeEntries(a));
   const cb = new EntryCursor(b && streamTreeEntries(b));
-  const step = async (c: EntryCursor) => {
+  const step = async (c: EntryCursor, seen: Map<string, TreeEntry>) => {
     do await c.next();
     while (c.current?.type === 'd');
+    if (c.current && watched.has(c.current.path)) seen.set(c.current.path, c.current);
   };
-  await Promise.all([step(ca), step(cb)]);
+  await Promise.all([step(ca, found[0]), step(cb, found[1])]);
   for (let x = ca.current, y = cb.current; x || y; x = ca.current, y = cb.current) {
     if (x && (!y || x.path < y.path)) {
       note(x.path, 'removed');
-      await step(ca);
+      await step(ca, found[0]);
     } else if (y && (!x || y.path < x.path)) {
       note(y.path, 'added');
-      await step(cb);
+      await step(cb, found[1]);
     } else {
       if (!sameContent(x!, y!)) note(y!.path, 'changed');
-      await Promise.all([step(ca), step(cb)]);
+      await Promise.all([step(ca, found[0]), step(cb, found[1])]);
     }
   }
-  return { count, first };
+  return { count, first, found };
 }
 
 /** Two entries at one path hold the same thing: type, content and link target. */

@@ -99,10 +99,19 @@ describe('gbp diff and repository commits', () => {
     const members = await archiveMembers(fixture('build-archive/build2.tar.gz'));
     const file = join(tempDir(), 'with-commit.tar.gz');
     const commit = '3f1c2a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a';
-    writeFileSync(file, tgz([...members, { path: 'repos/test_repo/metadata/build.json', data: JSON.stringify({ url: 'https://example.org/test_repo.git', commit }) }]));
+    // the fixture's snapshot has a timestamp.chk; the repo job's build.json comes with the commit
+    const stamp = members.find((m) => m.path === 'repos/test_repo/metadata/timestamp.chk')!.data!.toString().trim();
+    expect(stamp).toMatch(/\d{4} \d\d:\d\d:\d\d/);
+    const marked = (c: string) => [...members, { path: 'repos/test_repo/metadata/build.json', data: JSON.stringify({ url: 'https://example.org/test_repo.git', commit: c }) }];
+    writeFileSync(file, tgz(marked(commit)));
     expect((await g('pull', file, '-m', 'web', '-b', '3')).code).toBe(0);
     const d = (await g('--json', 'diff', 'web', '2', '3')).json();
-    expect(d.repos).toMatchObject([{ repo: 'test_repo', fromCommit: null, toCommit: commit, filesChanged: 1 }]);
+    expect(d.repos).toMatchObject([{ repo: 'test_repo', from: stamp, to: stamp, fromCommit: null, toCommit: commit, filesChanged: 1 }]);
     expect((await g('diff', 'web', '2', '3')).stdout).toMatch(/commit - → 3f1c2a9e8d7b \(1 file changed\)/);
+    // both sides' marks, read in the same walk as the changes
+    const next = 'aa1c2a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a';
+    writeFileSync(file, tgz(marked(next)));
+    expect((await g('pull', file, '-m', 'web', '-b', '4')).code).toBe(0);
+    expect((await g('--json', 'diff', 'web', '3', '4')).json().repos).toMatchObject([{ repo: 'test_repo', from: stamp, to: stamp, fromCommit: commit, toCommit: next, filesChanged: 1 }]);
   });
 });

@@ -40,6 +40,19 @@ describe('findTreeEntries', () => {
   });
 });
 
+describe('listTreeChanges with watched paths', () => {
+  it('picks up the entries at the watched paths of each tree in the same walk, changed or not', async () => {
+    const after = [...base.filter((e) => e.path !== 'a/x').map((e) => (e.path === 'm' ? f('m', '8') : e)), f('n', '5')];
+    const [ea, eb] = await Promise.all([base, after].map(async (t) => (await encodeTree(t)).data));
+    const { count, found } = await listTreeChanges(ea, eb, 10, ['a/x', 'm', 'n', 'z', 'nope']);
+    expect(count).toBe(3);
+    expect([...found[0].keys()].sort()).toEqual(['a/x', 'm', 'z']);
+    expect([...found[1].keys()].sort()).toEqual(['m', 'n', 'z']);
+    expect(found[0].get('m')!.sha256).toBe(f('m', '3').sha256);
+    expect(found[1].get('m')!.sha256).toBe(f('m', '8').sha256);
+  });
+});
+
 describe('streamed walks of a large tree', () => {
   // 30,000 entries are about 4 MB of text: the walk crosses many 256 KiB chunks, some of them
   // inside a line and inside a multi-byte character
