@@ -50,9 +50,9 @@ export async function benchBucket(opts: { root: string; gbp: string; work: strin
       const builds: BuildRow[] = [];
       for (const [i, archive] of opts.archives.entries()) {
         const b = String(i + 1);
-        const pull = (store: string) => `node ${gbp} --quiet --json --store ${store} pull ${archive} -m ${machine} -b ${b} --publish > ${report}`;
+        const pull = (store: string) => `${gbp} --quiet --json --store ${store} pull ${archive} -m ${machine} -b ${b} --publish > ${report}`;
         const localPull = measure(pull(local), all);
-        const sync = measure(`node ${gbp} --quiet --json sync ${local} s3://${synced}/gbp > /dev/null`, all);
+        const sync = measure(`${gbp} --quiet --json sync ${local} s3://${synced}/gbp > /dev/null`, all);
         const directPull = measure(pull(`s3://${direct}/gbp`), all);
         const r = JSON.parse(readFileSync(report, 'utf8'));
         builds.push({

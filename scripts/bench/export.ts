@@ -61,7 +61,7 @@ export async function benchExport(gbp: string, store: string, machine: string, a
   for (const d of [dest, client, ref]) rmSync(d, { recursive: true, force: true });
   mkdirSync(client, { recursive: true });
   mkdirSync(ref, { recursive: true });
-  const g = (args: string) => sh(`node ${gbp} --quiet --store ${store} ${args}`);
+  const g = (args: string) => sh(`${gbp} --quiet --store ${store} ${args}`);
   const treeOf = (id: number) => JSON.parse(readFileSync(join(store, 'builds', machine, String(id), 'build.json'), 'utf8')).trees['repos/gentoo'].manifest as string;
 
   // the reference: build N's tree as exported, N+1 extracted, then rsync --link-dest into a new tree
@@ -90,7 +90,7 @@ export async function benchExport(gbp: string, store: string, machine: string, a
 
     // worst case: N+1 right after N, no idle generation, so a complete new tree is linked
     g(`publish ${machine} 3`);
-    const full = measure(`node ${gbp} --quiet --store ${store} export-rsync --dest ${dest} --grace 3600`);
+    const full = measure(`${gbp} --quiet --store ${store} export-rsync --dest ${dest} --grace 3600`);
     const stats = sh(`rsync ${PORTAGE_RSYNC} ${url} ${client}/`);
     const num = (re: RegExp) => Number(re.exec(stats)?.[1]?.replace(/,/g, '') ?? NaN);
     const transferredFiles = num(/Number of regular files transferred: ([\d,]+)/);
@@ -121,7 +121,7 @@ export async function benchExport(gbp: string, store: string, machine: string, a
     g(`publish ${machine} 2`);
     g(`export-rsync --dest ${dest} --grace 0`);
     g(`publish ${machine} 3`);
-    const steady = measure(`node ${gbp} --quiet --store ${store} export-rsync --dest ${dest} --grace 0`);
+    const steady = measure(`${gbp} --quiet --store ${store} export-rsync --dest ${dest} --grace 0`);
     return {
       linkDest,
       full: { ...full, ratio: full.seconds / linkDest.seconds },

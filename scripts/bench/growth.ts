@@ -46,7 +46,7 @@ export async function benchGrowth(opts: { gbp: string; work: string; archives: s
   const dir = join(work, 'growth-store');
   rmSync(dir, { recursive: true, force: true });
   const store = new FsStore(dir);
-  const cli = (args: string) => measure(`node ${gbp} --quiet --store ${dir} ${args} > /dev/null`);
+  const cli = (args: string) => measure(`${gbp} --quiet --store ${dir} ${args} > /dev/null`);
   const points: GrowthPoint[] = [];
   let storeBuilds = 0;
   const checkpoint = (machine: string, id: number, machines: number) => {

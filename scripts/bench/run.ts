@@ -30,6 +30,7 @@ import { benchGrowth } from './growth.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../../..');
+/** Run as users run `gbp` (npm link): the executable, whose first line sets node's flags. */
 const GBP = join(ROOT, 'dist/src/cli/main.js');
 const GENERATE = join(ROOT, 'dist/scripts/fixtures/generate.js');
 
@@ -142,13 +143,13 @@ async function main(): Promise<void> {
 
     rmSync(store, { recursive: true, force: true });
     floor1.push(measure(`gzip -dc ${first.file} > /dev/null`));
-    pull1.push(measure(`node ${GBP} --quiet --store ${store} pull ${first.file} -m ${first.machine} -b 1`));
+    pull1.push(measure(`${GBP} --quiet --store ${store} pull ${first.file} -m ${first.machine} -b 1`));
     floor.push(measure(`gzip -dc ${next.file} > /dev/null`));
-    pull2.push(measure(`node ${GBP} --quiet --store ${store} pull ${next.file} -m ${next.machine} -b 2`));
+    pull2.push(measure(`${GBP} --quiet --store ${store} pull ${next.file} -m ${next.machine} -b 2`));
   }
   let exportError = '';
   // the export benchmark needs build 3 in the store too
-  measure(`node ${GBP} --quiet --store ${store} pull ${third.file} -m ${third.machine} -b 3`);
+  measure(`${GBP} --quiet --store ${store} pull ${third.file} -m ${third.machine} -b 3`);
   const t = median(tar);
   const f1 = median(floor1);
   const p1 = median(pull1);

@@ -64,7 +64,7 @@ export async function benchS3(opts: { root: string; gbp: string; work: string; m
     // rclone's S3 client fails on a custom CA bundle with its transport; the test server is plain HTTP
     delete all.AWS_CA_BUNDLE;
     const run = (args: string[]) => {
-      const r = spawnSync(process.execPath, [gbp, '--quiet', ...args], { env: all, encoding: 'utf8', maxBuffer: 1 << 28 });
+      const r = spawnSync(gbp, ['--quiet', ...args], { env: all, encoding: 'utf8', maxBuffer: 1 << 28 });
       if (r.status !== 0) throw new Error(`gbp ${args.join(' ')} failed:\n${r.stderr}`);
       return r.stdout;
     };
@@ -84,7 +84,7 @@ export async function benchS3(opts: { root: string; gbp: string; work: string; m
       const pulled = JSON.parse(run(['--json', '--store', local, '--base-url', base, 'pull', archive, '-m', machine, '-b', buildId, '--publish']));
       const newBytes = pulled.packages.newBytes + pulled.trees.newBytes;
       let report: { bytes: number; traffic: { requests: Record<string, number>; bytesSent: number } } | null = null;
-      const cmd = `node ${gbp} --quiet --json --base-url ${base} sync ${local} s3://${buckets.gbp}/gbp > ${join(work, 's3-sync.json')}`;
+      const cmd = `${gbp} --quiet --json --base-url ${base} sync ${local} s3://${buckets.gbp}/gbp > ${join(work, 's3-sync.json')}`;
       const g = measure(cmd, all);
       report = JSON.parse(readFileSync(join(work, 's3-sync.json'), 'utf8'));
       const r = measure(`rclone sync ${RCLONE_FLAGS} ${local} bench:${buckets.rclone}/store`, all);
@@ -133,7 +133,7 @@ export async function benchS3(opts: { root: string; gbp: string; work: string; m
         next: { rclone: plainNext, ratio: next.gbp.seconds / plainNext.seconds },
       };
     }
-    const direct = measure(`node ${gbp} --quiet --store s3://${buckets.pull}/gbp pull ${opts.archives[0]} -m ${machine} -b 1 --publish`, all);
+    const direct = measure(`${gbp} --quiet --store s3://${buckets.pull}/gbp pull ${opts.archives[0]} -m ${machine} -b 1 --publish`, all);
     // the buckets go: a benchmark must not fill the test server for the next one
     for (const b of [...Object.values(buckets), plainBucket]) rclone(`purge bench:${b}`);
     return { first, next, vsPlain, directPull: direct };

@@ -33,7 +33,7 @@ export async function benchServe(gbp: string, store: string, work: string, runs:
       `http { access_log off; sendfile on; server { listen 127.0.0.1:18090; root ${store}; } }\n`,
   );
   spawnSync('nginx', ['-c', join(dir, 'nginx.conf')]);
-  const gbpServer = spawn(process.execPath, [gbp, '--quiet', '--store', store, 'serve', '--port', '18091'], { stdio: 'ignore' });
+  const gbpServer = spawn(gbp, ['--quiet', '--store', store, 'serve', '--port', '18091'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 1500));
   try {
     const nginx: number[] = [];

@@ -16,7 +16,8 @@ export interface Run {
 
 export function gbp(args: string[], opts: { input?: Buffer; env?: Record<string, string> } = {}): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [GBP, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // the executable itself, as `gbp` on a PATH runs it: its first line's node flags included
+    const child = spawn(GBP, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d) => out.push(d));
