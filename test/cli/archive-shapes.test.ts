@@ -3,6 +3,7 @@
  * up: hard links inside a tree, relative symlinks, names longer than 100 bytes (pax), aux/ data,
  * repos/gbp.json, an archive without directory members.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -57,6 +58,53 @@ describe('legitimate archive shapes', () => {
       const pack = readFileSync(join(store, 'packs', e.pack!.slice(0, 2), `${e.pack}.pack`));
       expect(pack.subarray(e.offset, e.offset + e.size).equals(original.get(`repos/test_repo/${e.path}`)!), e.path).toBe(true);
     }
+  });
+
+  it('stores the same trees whatever order the sections come in', async () => {
+    const all = await members();
+    const section = (m: Member) => m.path.replace(/^\.\//, '').split('/')[0];
+    const isTree = (m: Member) => ['repos', 'etc-portage', 'var-lib-portage'].includes(section(m));
+    const root = all.filter((m) => section(m) === '' || section(m) === '.');
+    const trees = all.filter(isTree);
+    const binpkgs = all.filter((m) => section(m) === 'binpkgs');
+    expect(trees.length).toBeGreaterThan(20);
+    expect(binpkgs.length).toBeGreaterThan(5);
+    // late: the etc-portage tree, and the last files of a tree begun before the packages
+    const repoFiles = trees.filter((m) => section(m) === 'repos' && (m.type === undefined || m.type === 'File'));
+    const late = [...trees.filter((m) => section(m) === 'etc-portage'), ...repoFiles.slice(-3)];
+    const orders: Record<string, Member[]> = {
+      'trees first': [...root, ...trees, ...binpkgs],
+      'packages first': [...root, ...binpkgs, ...trees],
+      'tree members after the packages': [...root, ...trees.filter((m) => !late.includes(m)), ...binpkgs, ...late],
+    };
+    const stored: Record<string, { manifests: Record<string, string>; entries: Record<string, unknown[]> }> = {};
+    for (const [name, ms] of Object.entries(orders)) {
+      const file = join(tempDir(), 'ordered.tar.gz');
+      writeFileSync(file, gzipSync(tarArchive(ms)));
+      const store = tempDir();
+      const r = await gbp(['--store', store, '--json', 'pull', file, '-m', 'web', '-b', '1']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      const build = JSON.parse(readFileSync(join(store, 'builds/web/1/build.json'), 'utf8'));
+      const manifests: Record<string, string> = {};
+      const entries: Record<string, unknown[]> = {};
+      for (const [tree, ref] of Object.entries(build.trees as Record<string, { manifest: string }>)) {
+        manifests[tree] = ref.manifest;
+        const decoded = decodeTree(readFileSync(join(store, 'trees', ref.manifest.slice(0, 2), `${ref.manifest}.json.gz`)));
+        entries[tree] = decoded.map((e) => [e.path, e.type, e.mode, e.mtime, e.size, e.sha256, e.target]);
+        // every file reads back from the pack and offset its manifest names
+        for (const e of decoded.filter((x) => x.type === 'f')) {
+          const pack = readFileSync(join(store, 'packs', e.pack!.slice(0, 2), `${e.pack}.pack`));
+          expect(createHash('sha256').update(pack.subarray(e.offset, e.offset + e.size)).digest('hex'), `${name}: ${tree}/${e.path}`).toBe(e.sha256);
+        }
+      }
+      stored[name] = { manifests, entries };
+    }
+    expect(Object.keys(stored['trees first'].manifests).sort()).toEqual(['etc-portage', 'repos/test_repo', 'var-lib-portage']);
+    // the same files in the same order: the same packs and the same manifests
+    expect(stored['packages first'].manifests).toEqual(stored['trees first'].manifests);
+    // files that came last are in a pack of their own: other locations, the same trees
+    expect(stored['tree members after the packages'].entries).toEqual(stored['trees first'].entries);
+    expect(stored['tree members after the packages'].manifests['repos/test_repo']).not.toBe(stored['trees first'].manifests['repos/test_repo']);
   });
 
   it('accepts an archive without directory members', async () => {
