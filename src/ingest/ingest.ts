@@ -77,7 +77,9 @@ type Seen =
   | { kind: 'dir'; raw?: string }
   | { kind: 'other'; raw?: string }
   | { kind: 'link'; target: string; raw?: string }
-  | { kind: 'file'; tree: string | null; entry: TreeEntry | null; raw?: string };
+  | FileSeen;
+/** A file's record is filled in when its bytes have passed (entryEnd). */
+type FileSeen = { kind: 'file'; tree: string | null; entry: TreeEntry | null; raw?: string };
 const DIR: Seen = { kind: 'dir' };
 
 /** setuid, setgid, sticky and world-write never reach the store. */
@@ -90,7 +92,7 @@ class ArchiveIngest implements TarSink {
   private readonly links: string[] = [];
   private readonly sections = new Set<Section>();
   private current: MemberSink | null = null;
-  private currentTree: { name: string; sink: ReturnType<TreeIntake['beginFile']>; seenKey: string } | null = null;
+  private currentTree: { sink: ReturnType<TreeIntake['beginFile']>; seen: FileSeen } | null = null;
   private lastCheckedParent = '';
   members = 0;
 
@@ -174,8 +176,7 @@ class ArchiveIngest implements TarSink {
       }
       case 'file': {
         const sink = this.trees.beginFile(place.tree, place.path, e.mode, e.mtime, e.size);
-        this.currentTree = { name: place.tree, sink, seenKey: key };
-        this.remember(key, { kind: 'file', tree: place.tree, entry: null });
+        this.currentTree = { sink, seen: this.remember(key, { kind: 'file', tree: place.tree, entry: null }) as FileSeen };
         return;
       }
     }
@@ -205,9 +206,12 @@ class ArchiveIngest implements TarSink {
     this.current = this.artifacts.beginFile(name.slice('aux/'.length), e.size);
   }
 
-  private remember(key: string, seen: Seen): void {
+  /** Records what is at `key` (with the raw spelling noted before, if any); returns the record stored. */
+  private remember(key: string, seen: Seen): Seen {
     const raw = this.seen.get(key)?.raw;
-    this.seen.set(key, raw ? { ...seen, raw } : seen);
+    const stored = raw ? { ...seen, raw } : seen;
+    this.seen.set(key, stored);
+    return stored;
   }
 
   /**
@@ -254,9 +258,9 @@ class ArchiveIngest implements TarSink {
 
   entryEnd(): void | Promise<void> {
     if (this.currentTree) {
-      const { sink, name, seenKey } = this.currentTree;
+      const { sink, seen } = this.currentTree;
       this.currentTree = null;
-      this.remember(seenKey, { kind: 'file', tree: name, entry: sink.end() });
+      seen.entry = sink.end();
       return;
     }
     const sink = this.current;
