@@ -8,6 +8,7 @@ bash scripts/setup.sh --for-tests || exit 1
 # Every temporary directory the tests make (stores, archives, gpg homes, Portage roots, browser
 # profiles) goes under one, removed on exit: a run left some 60 behind in /tmp, each time.
 tests_tmp=$(mktemp -d /tmp/gbp-tests.XXXXXX)
+chmod 1777 "$tests_tmp" # as /tmp is: Portage verifies signatures as its own user, in homes made here
 rgw_started=0
 cleanup() {
   if ((rgw_started)); then bash scripts/rgw.sh stop; fi
