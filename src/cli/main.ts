@@ -30,7 +30,7 @@ import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import type { Store } from '../store/store.js';
-import { globals, globalSite, openGlobalStore, openOrCreateGlobalStore, print, printJson, program, s3Flags, type GlobalOptions } from './context.js';
+import { globals, globalSite, openGlobalStore, openOrCreateGlobalStore, print, printJson, program, s3Flags, VERSION, type GlobalOptions } from './context.js';
 import { notifyHooks, registerHooksCommands, reportDeliveries } from './hooks-commands.js';
 import { registerJenkinsCommands } from './jenkins-commands.js';
 import { registerFileCommands } from './files-commands.js';
@@ -799,6 +799,11 @@ async function run(): Promise<number> {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
   const json = process.argv.includes('--json');
+  // a script asking for the version with --json gets a document, like every other answer
+  if (json && (process.argv.includes('--version') || process.argv.includes('-V'))) {
+    printJson({ version: VERSION });
+    return 0;
+  }
   try {
     await program.parseAsync(process.argv);
     return 0;

@@ -3,7 +3,7 @@
  * changed between builds and in which build a package changed, checked against what the fixture's
  * author recorded about the two real builds (expected.json build_diff).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clientReads } from '../helpers/client.js';
@@ -89,6 +89,18 @@ describe('tags, keep, notes', () => {
     expect((await g('list', 'web')).stdout).toContain('bad <script>alert(1)</script> kernel');
     expect((await g('note', 'web', '2', '--delete')).code).toBe(0);
     expect((await g('--json', 'list', 'web')).json()[0].note).toBeNull();
+  });
+});
+
+describe('gbp --version', () => {
+  it("prints the package's version, as text and with --json as a document", async () => {
+    const { version } = JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8'));
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    const text = await gbp(['--version']);
+    expect([text.code, text.stdout.trim()]).toEqual([0, version]);
+    expect((await gbp(['-V'])).stdout.trim()).toBe(version);
+    const json = await gbp(['--json', '--version']);
+    expect([json.code, json.json()]).toEqual([0, { version }]);
   });
 });
 
