@@ -3,13 +3,12 @@
  * store and its settings, and how results are printed. Command groups live in files of their own
  * beside main.ts and register on `program`.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { openExistingStore, openStore, DEFAULT_STORE_DIR } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { loadSite } from '../store/site.js';
+import { projectFile } from '../util/project-file.js';
 
 export interface GlobalOptions {
   store?: string;
@@ -23,15 +22,13 @@ export interface GlobalOptions {
   siteKey?: string;
 }
 
-/** The project's package.json: three levels up from dist/src/cli, two from src/cli. */
-const here = dirname(fileURLToPath(import.meta.url));
-const packageJson = [resolve(here, '../../../package.json'), resolve(here, '../../package.json')].find((f) => existsSync(f));
+const packageJson = projectFile('package.json');
 export const VERSION = packageJson ? (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version : 'unknown';
 
 export const program = new Command();
 program
   .name('gbp')
-  .version(VERSION, '-V, --version', "print gbp's version")
+  .option('-V, --version', "print gbp's version")
   .description(
     'Gentoo Build Publisher: turn CI build archives into binary package hosts that\n' +
       'emerge --getbinpkg can use, with every build kept, browsable, and publishable.',

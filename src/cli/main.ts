@@ -799,11 +799,12 @@ async function run(): Promise<number> {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
   const json = process.argv.includes('--json');
-  // a script asking for the version with --json gets a document, like every other answer
-  if (json && (process.argv.includes('--version') || process.argv.includes('-V'))) {
-    printJson({ version: VERSION });
-    return 0;
-  }
+  // the version as text, or with --json as a document like every other answer; then nothing else runs
+  program.on('option:version', () => {
+    if (json) printJson({ version: VERSION });
+    else print(VERSION);
+    throw new CommanderError(0, 'commander.version', VERSION);
+  });
   try {
     await program.parseAsync(process.argv);
     return 0;

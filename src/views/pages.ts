@@ -9,10 +9,7 @@
  * the machine page and front page are cheap and compared before they are written. The record is
  * derived, like every view (invariant 3): lose it and the next change renders everything again.
  */
-import { existsSync } from 'node:fs';
 import { Eta } from 'eta';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseCpv } from '../binpkg/version.js';
 import type { BuildManifest, PackageRecord } from '../records/build-manifest.js';
 import { loadBuild, signerCounts } from '../records/build-manifest.js';
@@ -31,6 +28,7 @@ import { barChart } from './charts.js';
 import { mapLimit } from '../util/pool.js';
 import { configDiff } from './config-diff.js';
 import { sha256Hex } from '../util/sha256.js';
+import { projectFile } from '../util/project-file.js';
 
 /** Bump when templates change what a build page shows, so existing pages are rendered again. */
 const PAGES_VERSION = 3;
@@ -51,9 +49,8 @@ const RECENT_PACKAGES = 30;
 /** Small records read side by side (a bucket's round trips are the cost of a render). */
 const READS_IN_FLIGHT = 16;
 
-/** templates/ at the project root: three levels up from dist/src/site, two from src/site. */
-const here = dirname(fileURLToPath(import.meta.url));
-const templates = [resolve(here, '../../../templates'), resolve(here, '../../templates')].find((d) => existsSync(d)) ?? resolve(here, '../../../templates');
+/** templates/ at the project root. */
+const templates = projectFile('templates') ?? 'templates';
 const eta = new Eta({ views: templates, cache: true, autoEscape: true });
 
 export interface BuildRow {
