@@ -40,19 +40,8 @@ export function canonicalMemberName(raw: string): { name: string } | { reason: s
     start = end + 1;
   }
   if (canonical) return { name: raw };
-  const segments = raw.split('/');
-  const kept: string[] = [];
-  for (let i = 0; i < segments.length; i++) {
-    const s = segments[i];
-    if (s === '..') return { reason: "path contains a '..' segment" };
-    if (s.length > MAX_SEGMENT_BYTES / 3 && Buffer.byteLength(s) > MAX_SEGMENT_BYTES) return { reason: `a path segment is longer than ${MAX_SEGMENT_BYTES} bytes` };
-    if (s === '.' || s === '') {
-      // '' only as the trailing slash of a directory or a doubled slash; '.' as a './' prefix.
-      continue;
-    }
-    kept.push(s);
-  }
-  return { name: kept.join('/') };
+  // every segment passed above; '' is a directory's trailing slash or a doubled one, '.' a './' prefix
+  return { name: raw.split('/').filter((s) => s !== '' && s !== '.').join('/') };
 }
 
 /** The section a canonical name belongs to, or null for the root and unknown top-level names. */
@@ -79,8 +68,7 @@ export function resolveLinkTarget(linkName: string, target: string): string | nu
  * files directly under `repos/` (such as gbp.json) form the tree `repos`. Returns the tree name and
  * the path inside it ('.' for the tree's root directory).
  */
-export function treeOf(name: string): { tree: string; path: string } | null {
-  const section = sectionOf(name);
+export function treeOf(name: string, section: Section | null = sectionOf(name)): { tree: string; path: string } | null {
   if (section === 'etc-portage' || section === 'var-lib-portage') {
     return { tree: section, path: name.length === section.length ? '.' : name.slice(section.length + 1) };
   }

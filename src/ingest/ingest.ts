@@ -142,7 +142,7 @@ class ArchiveIngest implements TarSink {
     }
 
     // A directory directly under repos/ or aux/ starts a tree; a file there joins the section's own.
-    const place = treeOf(name) ?? (e.type === 'directory' ? { tree: name, path: '.' } : { tree: section, path: name.split('/')[1] });
+    const place = treeOf(name, section) ?? (e.type === 'directory' ? { tree: name, path: '.' } : { tree: section, path: name.split('/')[1] });
     if (place.path === '.' && (place.tree === 'repos' || place.tree === 'aux')) {
       // The section directories themselves hold no tree of their own.
       if (e.type !== 'directory') throw archiveError(name, 'must be a directory');
