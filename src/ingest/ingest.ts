@@ -292,7 +292,11 @@ export async function ingestArchive(
   const sink = new ArchiveIngest(trees, binpkgs, artifacts);
   const reader = new TarReader(sink);
 
-  const rawHash = hashing.begin(['sha256']);
+  // the archive's own SHA-256 on a thread of its own: in the packages' stretch every byte is
+  // hashed twice (the archive, and the package it holds), and on one thread that was what the
+  // reading waited for (BENCHMARKS.md, 2026-12-08)
+  const archiveHashing = new HashWorker();
+  const rawHash = archiveHashing.begin(['sha256']);
   let rawBytes = 0;
   async function* counted(): AsyncGenerator<Buffer> {
     for await (const chunk of source.open()) {
@@ -346,7 +350,7 @@ export async function ingestArchive(
     packs.abort();
     throw err;
   } finally {
-    await hashing.close();
+    await Promise.all([hashing.close(), archiveHashing.close()]);
   }
 }
 
