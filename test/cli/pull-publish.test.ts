@@ -3,6 +3,7 @@
  * store, publish, pull the next build, roll back. Every check is one a user (or their emerge) makes.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -29,6 +30,11 @@ describe('a CI job publishes builds of one machine', () => {
     expect(out).toMatchObject({ machine: 'database', id: '1', status: 'stored', published: true });
     expect(out.packages).toMatchObject({ total: 5, new: 5 });
     expect(out.trees.names).toEqual(['etc-portage', 'repos/test_repo', 'var-lib-portage']);
+    // the archive's identity is what `sha256sum` says of the file, in the output and in the record
+    const bytes = readFileSync(BUILD1);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    expect(out.archive).toMatchObject({ sha256, bytes: bytes.length, compression: 'gzip' });
+    expect(JSON.parse(readFileSync(join(store, 'builds/database/1/build.json'), 'utf8')).archive).toMatchObject({ sha256, bytes: bytes.length });
 
     const index = clientReads(store, 'machines/database/binpkgs', BASE);
     const portage = expected.indexes['build-archive/build.tar.gz!binpkgs/Packages'];
