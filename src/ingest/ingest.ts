@@ -277,6 +277,9 @@ class ArchiveIngest implements TarSink {
   }
 }
 
+/** From this size on (or when the size is not known), the archive is hashed on a thread of its own. */
+const OWN_ARCHIVE_HASH_FROM = 64 << 20;
+
 export async function ingestArchive(
   store: Store,
   source: ArchiveSource,
@@ -292,10 +295,10 @@ export async function ingestArchive(
   const sink = new ArchiveIngest(trees, binpkgs, artifacts);
   const reader = new TarReader(sink);
 
-  // the archive's own SHA-256 on a thread of its own: in the packages' stretch every byte is
+  // a large archive's own SHA-256 on a thread of its own: in the packages' stretch every byte is
   // hashed twice (the archive, and the package it holds), and on one thread that was what the
-  // reading waited for (BENCHMARKS.md, 2026-12-08)
-  const archiveHashing = new HashWorker();
+  // reading waited for. A small one shares the thread: a second one is 10 MB more (BENCHMARKS.md)
+  const archiveHashing = source.size !== null && source.size < OWN_ARCHIVE_HASH_FROM ? hashing : new HashWorker();
   const rawHash = archiveHashing.begin(['sha256']);
   let rawBytes = 0;
   async function* counted(): AsyncGenerator<Buffer> {
@@ -350,7 +353,7 @@ export async function ingestArchive(
     packs.abort();
     throw err;
   } finally {
-    await Promise.all([hashing.close(), archiveHashing.close()]);
+    await Promise.all([hashing.close(), archiveHashing === hashing ? null : archiveHashing.close()]);
   }
 }
 
