@@ -15,7 +15,7 @@ import { treeEntries } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import type { MachineState } from '../records/machine-state.js';
+import { readState, type MachineState } from '../records/machine-state.js';
 import { recordedBuilds, type RecordedBuild } from '../records/recorded-builds.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { servesBuild } from '../records/index-pair.js';
@@ -150,7 +150,9 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   if (!(await checkBundle(store, opts.repair))) problem(keys.trustedKeyBundle(), 'differs from the key files in keys/ (a keys add or remove cut short)', opts.repair);
 
   // published and tag views
-  for (const [machine, state] of states) {
+  for (const [machine, read] of states) {
+    // the state as it is now: a publish while the builds were checked moved the views with it
+    const state = (await readState(store, machine)) ?? read;
     const views: [string, string][] = [];
     if (state.published) views.push([keys.machineBinpkgs(machine), state.published]);
     for (const [tag, id] of Object.entries(state.tags)) views.push([keys.tagBinpkgs(machine, tag), id]);
