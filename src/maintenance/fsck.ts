@@ -15,7 +15,7 @@ import { treeEntries } from '../records/tree-manifest.js';
 import { keys } from '../store/keys.js';
 import type { SiteSettings } from '../store/site.js';
 import type { Store } from '../store/store.js';
-import { readState, type MachineState } from '../records/machine-state.js';
+import { readState } from '../records/machine-state.js';
 import { recordedBuilds, type RecordedBuild } from '../records/recorded-builds.js';
 import { refreshMachineViews } from '../views/machine-views.js';
 import { servesBuild } from '../records/index-pair.js';
@@ -117,10 +117,10 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   }
 
   // builds
-  const states = new Map<string, MachineState>();
+  const machines = new Set<string>();
   const builds = new Map<string, BuildManifest>();
-  for (const { machine, state, id, build } of recorded) {
-    states.set(machine, state);
+  for (const { machine, id, build } of recorded) {
+    machines.add(machine);
     report.checked.builds++;
     say(`builds ${report.checked.builds}`);
     if (!build) {
@@ -150,9 +150,11 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
   if (!(await checkBundle(store, opts.repair))) problem(keys.trustedKeyBundle(), 'differs from the key files in keys/ (a keys add or remove cut short)', opts.repair);
 
   // published and tag views
-  for (const [machine, read] of states) {
+  for (const machine of machines) {
     // the state as it is now: a publish while the builds were checked moved the views with it
-    const state = (await readState(store, machine)) ?? read;
+    // (and a machine deleted meanwhile has neither views nor pages left to check)
+    const state = await readState(store, machine);
+    if (!state) continue;
     const views: [string, string][] = [];
     if (state.published) views.push([keys.machineBinpkgs(machine), state.published]);
     for (const [tag, id] of Object.entries(state.tags)) views.push([keys.tagBinpkgs(machine, tag), id]);
