@@ -22,8 +22,11 @@ export interface GlobalOptions {
   siteKey?: string;
 }
 
-const packageJson = projectFile('package.json');
-export const VERSION = packageJson ? (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version : 'unknown';
+/** The package's version, read when asked (`--version`), not on every command's start. */
+export function gbpVersion(): string {
+  const packageJson = projectFile('package.json');
+  return packageJson ? (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version : 'unknown';
+}
 
 export const program = new Command();
 program

@@ -30,7 +30,7 @@ import { FsStore } from '../store/fs-store.js';
 import type { ExportResult } from '../export/exporter.js';
 import { listAll, listBuilds, showBuild } from '../commands/inspect.js';
 import type { Store } from '../store/store.js';
-import { globals, globalSite, openGlobalStore, openOrCreateGlobalStore, print, printJson, program, s3Flags, VERSION, type GlobalOptions } from './context.js';
+import { globals, globalSite, openGlobalStore, openOrCreateGlobalStore, print, printJson, program, s3Flags, gbpVersion, type GlobalOptions } from './context.js';
 import { notifyHooks, registerHooksCommands, reportDeliveries } from './hooks-commands.js';
 import { registerJenkinsCommands } from './jenkins-commands.js';
 import { registerFileCommands } from './files-commands.js';
@@ -801,9 +801,10 @@ async function run(): Promise<number> {
   const json = process.argv.includes('--json');
   // the version as text, or with --json as a document like every other answer; then nothing else runs
   program.on('option:version', () => {
-    if (json) printJson({ version: VERSION });
-    else print(VERSION);
-    throw new CommanderError(0, 'commander.version', VERSION);
+    const version = gbpVersion();
+    if (json) printJson({ version });
+    else print(version);
+    throw new CommanderError(0, 'commander.version', version);
   });
   try {
     await program.parseAsync(process.argv);
