@@ -176,7 +176,7 @@ class ArchiveIngest implements TarSink {
       }
       case 'file': {
         const sink = this.trees.beginFile(place.tree, place.path, e.mode, e.mtime, e.size);
-        this.currentTree = { sink, seen: this.remember(key, { kind: 'file', tree: place.tree, entry: null }) as FileSeen };
+        this.currentTree = { sink, seen: this.remember<FileSeen>(key, { kind: 'file', tree: place.tree, entry: null }) };
         return;
       }
     }
@@ -207,7 +207,7 @@ class ArchiveIngest implements TarSink {
   }
 
   /** Records what is at `key` (with the raw spelling noted before, if any); returns the record stored. */
-  private remember(key: string, seen: Seen): Seen {
+  private remember<T extends Seen>(key: string, seen: T): T {
     const raw = this.seen.get(key)?.raw;
     const stored = raw ? { ...seen, raw } : seen;
     this.seen.set(key, stored);
