@@ -3,6 +3,22 @@
 # taken from vitest's own JSON report, and exits non-zero unless every test passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+# The workplace's reference material the tests read (Portage-written fixtures, Portage itself):
+# $GBP_SHARED, else ../shared beside this repository, else beside the repository this one was
+# cloned from (a fresh clone made elsewhere, e.g. under /tmp, to check a change).
+find_shared() {
+  if [[ -n "${GBP_SHARED:-}" ]]; then echo "$GBP_SHARED"; return; fi
+  if [[ -d ../shared ]]; then echo ../shared; return; fi
+  local origin; origin=$(git config --get remote.origin.url 2>/dev/null || true)
+  if [[ -n "$origin" && -d "$origin" && -d "$origin/../shared" ]]; then echo "$origin/../shared"; return; fi
+}
+shared=$(find_shared)
+if [[ -z "$shared" || ! -f "$shared/fixtures/portage/expected.json" ]]; then
+  echo "test.sh: the shared fixtures are not found (${shared:-no ../shared beside this repository, nor beside its origin}); set GBP_SHARED to the directory that holds fixtures/ and clients/" >&2
+  exit 1
+fi
+GBP_SHARED=$(cd "$shared" && pwd); export GBP_SHARED
 bash scripts/setup.sh --for-tests || exit 1
 
 # Every temporary directory the tests make (stores, archives, gpg homes, Portage roots, browser
@@ -32,7 +48,9 @@ status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  // a file that fails before its tests run (an import, a missing fixture) counts no failed test
+  const unrun = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((t) => t.status === "failed")).length;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : "") + (unrun ? `, ${unrun} test files failed to run` : ""));
   if (r.numTotalTests === 0) process.exit(1);
 ' "$report" || status=1
 rm -f "$report"

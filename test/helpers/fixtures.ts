@@ -1,8 +1,9 @@
 /** Paths to ../shared/fixtures (read-only, written by real Portage) and their expected.json. */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { SHARED } from './shared.js';
 
-export const FIXTURES = resolve(__dirname, '../../../shared/fixtures/portage');
+export const FIXTURES = join(SHARED, 'fixtures/portage');
 export const fixture = (...p: string[]) => join(FIXTURES, ...p);
 
 export interface ExpectedBinpkg {

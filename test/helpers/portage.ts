@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { SHARED } from './shared.js';
 
-export const PORTAGE = resolve(__dirname, '../../../shared/clients/portage');
+export const PORTAGE = join(SHARED, 'clients/portage');
 const DRIVER = resolve(__dirname, 'portage_client.py');
 
 /** PATH with `gtar` (Portage calls GNU tar by that name). */
