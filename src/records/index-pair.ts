@@ -11,6 +11,12 @@
  * downloaded it whole on every run). It rises on every change of what a URL serves, by more than
  * the 5 s clients add to If-Modified-Since; an index that already serves the build is not
  * rewritten, so clients are not sent it again for nothing.
+ *
+ * The same holds when the upload itself is slow: an object's Last-Modified is when the server
+ * finished receiving it, and a store that throttles (503 SlowDown, retried with back-off) can push
+ * that past TIMESTAMP + 5 s. A pair whose upload ended that late is written again at a fresh
+ * TIMESTAMP, a few times at most: the content is the same, so a client that took the late one
+ * misses nothing.
  */
 import { gunzipSync } from 'node:zlib';
 import { indexTimestampOf, renderIndex, type RenderedIndex } from '../binpkg/index-render.js';
@@ -19,10 +25,22 @@ import type { Store } from '../store/store.js';
 import type { BuildManifest } from './build-manifest.js';
 
 const CLIENT_SLACK_SECONDS = 5;
+/** How long an upload may take and still count as on time: the slack, less a second for clocks. */
+const UPLOAD_BUDGET_SECONDS = CLIENT_SLACK_SECONDS - 1;
+const LATE_UPLOAD_ROUNDS = 3;
 
-export async function publishIndexPair(store: Store, dir: string, index: RenderedIndex): Promise<void> {
-  await store.put(`${dir}Packages`, index.text, { mtime: index.timestamp, contentType: 'text/plain; charset=utf-8' });
-  await store.put(`${dir}Packages.gz`, index.gz, { mtime: index.timestamp, contentType: 'application/gzip' });
+const nowSeconds = () => Date.now() / 1000;
+
+/** Writes the pair rendered at `timestamp`, again at a later one while the upload ends too late. */
+async function publishIndexPair(store: Store, dir: string, render: (timestamp: number) => RenderedIndex, timestamp: number): Promise<void> {
+  for (let round = 1; ; round++) {
+    const index = render(timestamp);
+    await store.put(`${dir}Packages`, index.text, { mtime: timestamp, contentType: 'text/plain; charset=utf-8' });
+    await store.put(`${dir}Packages.gz`, index.gz, { mtime: timestamp, contentType: 'application/gzip' });
+    const done = nowSeconds();
+    if (done <= timestamp + UPLOAD_BUDGET_SECONDS || round === LATE_UPLOAD_ROUNDS) return;
+    timestamp = Math.max(Math.floor(done), timestamp + CLIENT_SLACK_SECONDS + 1);
+  }
 }
 
 /**
@@ -33,8 +51,8 @@ export async function writeIndexFor(store: Store, site: SiteSettings, dir: strin
   const previous = o.fresh ? '' : ((await store.get(`${dir}Packages`))?.toString('utf8') ?? '');
   if (previous && (await bothServe(store, site, dir, build, previous))) return false;
   const previousTs = indexTimestampOf(previous);
-  const timestamp = Math.max(Math.floor(Date.now() / 1000), previousTs + CLIENT_SLACK_SECONDS + 1);
-  await publishIndexPair(store, dir, renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, timestamp));
+  const timestamp = Math.max(Math.floor(nowSeconds()), previousTs + CLIENT_SLACK_SECONDS + 1);
+  await publishIndexPair(store, dir, (ts) => renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, ts), timestamp);
   return true;
 }
 

@@ -242,6 +242,28 @@ describe('cost and failure on a bucket', () => {
     }
     await clientFetches(`${base}/machines/web/binpkgs`);
   });
+
+  it('an index whose upload ends past the clients\' 5 s of slack is written again at a fresh TIMESTAMP', async () => {
+    const bucket = await newPublicBucket();
+    const { base, env } = onBucket(bucket);
+    const view = '/machines/web/binpkgs/Packages.gz';
+    let viewPuts = 0;
+    const proxy = await startS3Proxy(env.AWS_ENDPOINT_URL, {
+      // the view's first upload reaches the server 6.5 s late, as over a congested link
+      hold: (method, path) => (method === 'PUT' && path.split('?')[0].endsWith(view) && ++viewPuts === 1 ? 6_500 : 0),
+    });
+    try {
+      const r = await gbp(['--store', `s3://${bucket}/bh`, '--base-url', base, 'pull', BUILD1, '-m', 'web', '-b', '1', '--publish'], {
+        env: { ...env, AWS_ENDPOINT_URL: proxy.url },
+      });
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+    await clientFetches(`${base}/machines/web/binpkgs`); // asserts Last-Modified ≤ TIMESTAMP + 5 s
+    await clientFetches(`${base}/builds/web/1/binpkgs`);
+    expect(viewPuts, 'the late view written again').toBe(2);
+  });
 });
 
 describe('maintenance on a bucket', () => {

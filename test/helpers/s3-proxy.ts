@@ -1,10 +1,10 @@
 /**
  * A pass-through HTTP proxy in front of the test RGW, speaking the real protocol both ways. Tests
- * use it to see each request, to answer some with S3's throttling error (503 SlowDown) the way a
+ * use it to see each request, to hold some back, to answer some with S3's throttling error (503 SlowDown) the way a
  * loaded server does, and to learn when uploads are under way. Requests keep their Host header, so
  * SigV4 signatures stay valid.
  */
-import { createServer, request, type IncomingMessage } from 'node:http';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ProxyOptions {
@@ -14,6 +14,8 @@ export interface ProxyOptions {
   onRequest?: (method: string, path: string) => void;
   /** Called for each request as it arrives, before anything of it is forwarded. */
   onStart?: (method: string, path: string) => void;
+  /** Milliseconds to hold this request before forwarding it, as a slow or congested link would. */
+  hold?: (method: string, path: string) => number;
 }
 
 export async function startS3Proxy(target: string, options: ProxyOptions = {}) {
@@ -32,6 +34,12 @@ export async function startS3Proxy(target: string, options: ProxyOptions = {}) {
       });
       return;
     }
+    const holdMs = options.hold?.(req.method!, req.url!) ?? 0;
+    if (holdMs <= 0) return forward(req, res);
+    req.pause();
+    setTimeout(() => forward(req, res), holdMs);
+  });
+  const forward = (req: IncomingMessage, res: ServerResponse) => {
     const upstream = request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
@@ -46,7 +54,7 @@ export async function startS3Proxy(target: string, options: ProxyOptions = {}) {
     );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
-  });
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
