@@ -371,7 +371,7 @@ class ObjectCopier {
         this.expected.set(meta, { record: p });
       }
       if (probeLater && this.destHasBlobs) return void probe.push(p);
-      const there = this.destHasBlobs ? await blobDirNames(this.to, p.sha256) : new Set<string>();
+      const there = this.destHasBlobs ? await this.storedNames(p.sha256) : new Set<string>();
       addPackage(plan, p, there);
     });
     // the build's own files: its archive's artifacts and its log
@@ -438,10 +438,21 @@ class ObjectCopier {
    */
   async probeAndCopy(plan: BuildPlan): Promise<void> {
     await forEachLimit(plan.probe, PARALLEL_COPIES, async (p) => {
-      const there = await blobDirNames(this.to, p.sha256);
+      const there = await this.storedNames(p.sha256);
       const blob = addPackage(plan, p, there);
       if (blob) await this.copy([blob]);
     });
+  }
+
+  /**
+   * What the destination holds of a blob's directory. A bucket gets each blob's meta.json as soon as
+   * its PUT returns, so asking for meta.json alone (a HEAD, a third of a listing's time on the
+   * server) misses only the blobs in flight when a sync was killed, which go up again. A disk
+   * writes its markers at the barrier, and lists a directory for the price of a stat.
+   */
+  private async storedNames(sha256: string): Promise<Set<string>> {
+    if (this.to.kind !== 'bucket') return blobDirNames(this.to, sha256);
+    return new Set((await this.to.exists(keys.blobMeta(sha256))) ? ['meta.json'] : []);
   }
 
   async copy(objects: string[]): Promise<void> {

@@ -165,7 +165,7 @@ describe('gbp sync', () => {
     }
   });
 
-  it("a next build into a bucket: each package's meta.json after its own blob is stored, and the machine's state written once", async () => {
+  it("a next build into a bucket: each package looked for by one HEAD, its meta.json after its own blob is stored, and the machine's state written once", async () => {
     const env = rgwEnv();
     const store = tempDir();
     expect((await gbp(['--store', store, 'pull', BUILD1, '-m', 'web', '-b', '1', '--publish'])).code).toBe(0);
@@ -174,8 +174,14 @@ describe('gbp sync', () => {
     expect((await gbp(['--store', store, 'pull', BUILD2, '-m', 'web', '-b', '2', '--publish'])).code).toBe(0);
     const events: string[] = [];
     const blobKey = (path: string) => /\/blobs\/[0-9a-f]{2}\/([0-9a-f]{64})\/([^?]+)/.exec(path);
+    const probes: string[] = [];
     const proxy = await startS3Proxy(env.AWS_ENDPOINT_URL, {
-      onStart: (method, path) => method === 'PUT' && events.push(`start ${path.split('?')[0]}`),
+      onStart: (method, path) => {
+        if (method === 'PUT') events.push(`start ${path.split('?')[0]}`);
+        const listed = /[?&]prefix=([^&]*)/.exec(path)?.[1];
+        if (method === 'GET' && listed && blobKey(`/${decodeURIComponent(listed)}x`)) probes.push(`LIST ${decodeURIComponent(listed)}`);
+        if (method === 'HEAD' && blobKey(path)?.[2] === 'meta.json') probes.push(`HEAD ${blobKey(path)![1]}`);
+      },
       onRequest: (method, path) => method === 'PUT' && events.push(`done ${path.split('?')[0]}`),
     });
     try {
@@ -187,6 +193,10 @@ describe('gbp sync', () => {
     }
     const metas = events.filter((e) => e.startsWith('start') && blobKey(e)?.[2] === 'meta.json');
     expect(metas.length).toBeGreaterThan(0);
+    // each new package is looked for with a HEAD of its meta.json: no listing of its directory,
+    // which costs the server more and is billed like a PUT on AWS
+    expect(probes.filter((p) => p.startsWith('LIST'))).toEqual([]);
+    expect(probes.length).toBeGreaterThanOrEqual(metas.length);
     for (const meta of metas) {
       const sha = blobKey(meta)![1];
       const blobDone = events.findIndex((e) => e.startsWith('done') && blobKey(e)?.[1] === sha && !/meta\.json|files/.test(blobKey(e)![2]));
