@@ -42,9 +42,13 @@ if [[ -z "${GBP_TEST_RGW_ENV:-}" ]]; then
   bash scripts/rgw.sh start || exit 1
   export GBP_TEST_RGW_ENV="$RGW_DIR/env"
 fi
+# vitest runs the tests without checking their types; the code and the tests are checked here
+typecheck=0
+npx tsc -p tsconfig.test.json || { typecheck=1; echo "test.sh: the code or the tests do not type-check (tsc -p tsconfig.test.json, above)" >&2; }
 report=$(mktemp)
 TMPDIR=$tests_tmp npx vitest run --reporter=default --reporter=json --outputFile="$report"
 status=$?
+if ((typecheck)); then status=1; fi
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;

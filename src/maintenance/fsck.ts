@@ -128,22 +128,27 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
       continue;
     }
     builds.set(`${machine} ${id}`, build);
-    for (const p of build.binpkgs.packages) if (!blobDirs.has(p.sha256)) problem(keys.blobMeta(p.sha256), `missing, but build ${machine} ${id} lists ${p.stanza.CPV}`);
-    for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) problem(keys.tree(ref.manifest), `missing, but build ${machine} ${id} uses it`);
+    // what is wrong with the build, reported (and repaired) only if it still exists when checked:
+    // a delete meanwhile takes its files away, and a repair would bring some back
+    const found: [string, string, boolean][] = [];
+    const suspect = (key: string, text: string, repairable = false) => void found.push([key, text, repairable]);
+    for (const p of build.binpkgs.packages) if (!blobDirs.has(p.sha256)) suspect(keys.blobMeta(p.sha256), `missing, but build ${machine} ${id} lists ${p.stanza.CPV}`);
+    for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) suspect(keys.tree(ref.manifest), `missing, but build ${machine} ${id} uses it`);
     for (const a of await buildArtifacts(store, build)) {
       report.checked.artifacts++;
       const reason = await checkArtifact(store, keys.buildArtifact(machine, id, a.name), a, opts.content);
-      if (reason) problem(keys.buildArtifact(machine, id, a.name), `${reason} (artifact of ${machine} ${id}; attach it again, or pull its archive under a new id)`);
+      if (reason) suspect(keys.buildArtifact(machine, id, a.name), `${reason} (artifact of ${machine} ${id}; attach it again, or pull its archive under a new id)`);
     }
     if (build.log) {
       const reason = await checkArtifact(store, keys.buildLog(machine, id), { size: build.log.storedBytes, sha256: build.log.sha256 }, opts.content);
-      if (reason) problem(keys.buildLog(machine, id), `${reason} (the console log of ${machine} ${id})`);
+      if (reason) suspect(keys.buildLog(machine, id), `${reason} (the console log of ${machine} ${id})`);
     }
     const dir = keys.buildBinpkgs(machine, id);
-    if (!(await servesBuild(store, site, dir, build))) {
-      if (opts.repair) await writeBuildIndex(store, site, build);
-      problem(`${dir}Packages`, 'differs from build.json (or is missing)', opts.repair);
-    }
+    const indexWrong = !(await servesBuild(store, site, dir, build));
+    if (indexWrong) suspect(`${dir}Packages`, 'differs from build.json (or is missing)', opts.repair);
+    if (!found.length || !(await store.exists(keys.buildJson(machine, id)))) continue;
+    if (indexWrong && opts.repair) await writeBuildIndex(store, site, build);
+    for (const [key, text, repaired] of found) problem(key, text, repaired);
   }
 
   // the trusted keys' bundle, derived from keys/*.asc

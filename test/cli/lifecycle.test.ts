@@ -23,7 +23,7 @@ describe('gbp diff', () => {
     const r = await g('--json', 'diff', 'web', '@', '@@');
     expect(r.code, r.stderr).toBe(0);
     const d = r.json();
-    const want = expected.build_diff as any;
+    const want = expected.build_diff;
     expect(d.packages).toEqual([
       { package: 'app-misc/motd', change: 'added', from: null, to: { cpv: 'app-misc/motd-1.0', buildId: '1' } },
       { package: 'app-misc/tools', change: 'removed', from: { cpv: 'app-misc/tools-0.5', buildId: '1' }, to: null },
@@ -34,7 +34,7 @@ describe('gbp diff', () => {
     expect(d.instances.removed).toEqual(inst(want.binpkg_instances_removed));
     expect(d.world).toEqual({ added: ['app-misc/motd'], removed: ['app-misc/tools'] });
     expect(d.config).toEqual({ added: [], removed: [], changed: ['package.use/libfoo'] });
-    const repoFiles = [...want.files_added, ...want.files_changed].filter((f: string) => f.startsWith('repos/test_repo/'));
+    const repoFiles = [...want.files_added, ...want.files_changed].filter((f) => f.startsWith('repos/test_repo/'));
     expect(d.repos).toMatchObject([{ repo: 'test_repo', filesChanged: repoFiles.length }]);
     expect(d.repos[0].from).not.toBe(d.repos[0].to);
   });

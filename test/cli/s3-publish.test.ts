@@ -97,7 +97,7 @@ describe('parallel jobs on one bucket', () => {
     it(`four builds of one machine at once, ${mode}: all recorded, exactly one published, its index whole`, async () => {
       const bucket = await newPublicBucket();
       const { base, run } = onBucket(bucket);
-      const extra = mode.startsWith('lease') ? { GBP_S3_CONDITIONAL: 'lease' } : {};
+      const extra: Record<string, string> = mode.startsWith('lease') ? { GBP_S3_CONDITIONAL: 'lease' } : {};
       const jobs = await Promise.all([BUILD1, BUILD2, BUILD1, BUILD2].map((a, i) => run(['pull', a, '-m', 'web', '-b', String(i + 1), '--publish'], extra)));
       for (const j of jobs) expect(j.code, j.stderr).toBe(0);
       const list = (await run(['--json', 'list', 'web'])).json() as { id: string; published: boolean }[];

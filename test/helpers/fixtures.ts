@@ -25,6 +25,19 @@ export interface Expected {
   indexes: Record<string, { header: Record<string, string>; entries: Record<string, string>[] }>;
   binpkgs: ExpectedBinpkg[];
   archives: Record<string, { members: { name: string; type: string; size: number; sha256?: string; mtime: number }[] }>;
+  /** What changed from build.tar.gz to build2.tar.gz, as the fixtures' author recorded it. */
+  build_diff: {
+    binpkg_instances_added: BinpkgInstance[];
+    binpkg_instances_removed: BinpkgInstance[];
+    files_added: string[];
+    files_removed: string[];
+    files_changed: string[];
+  };
+}
+
+export interface BinpkgInstance {
+  cpv: string;
+  build_id: number;
 }
 
 export const expected: Expected = JSON.parse(readFileSync(fixture('expected.json'), 'utf8'));
