@@ -36,10 +36,15 @@ export interface FsckReport {
   problems: Problem[];
 }
 
+/** A function that notes a problem in `list`. */
+function noteInto(list: Problem[]) {
+  return (key: string, text: string, repaired = false) => void list.push({ key, problem: text, repaired });
+}
+
 export async function fsck(store: Store, site: SiteSettings, opts: { repair: boolean; content: boolean; onProgress?: (text: string) => void }): Promise<FsckReport> {
   const say = opts.onProgress ?? (() => {});
   const report: FsckReport = { checked: { blobs: 0, trees: 0, files: 0, builds: 0, views: 0, artifacts: 0 }, problems: [] };
-  const problem = (key: string, text: string, repaired = false) => report.problems.push({ key, problem: text, repaired });
+  const problem = noteInto(report.problems);
   const damage: DamageRecord = { blobs: [], ranges: [] };
   const RESTORE = 'pull an archive that holds it to restore it';
 
@@ -130,8 +135,8 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     builds.set(`${machine} ${id}`, build);
     // what is wrong with the build, reported (and repaired) only if it still exists when checked:
     // a delete meanwhile takes its files away, and a repair would bring some back
-    const found: [string, string, boolean][] = [];
-    const suspect = (key: string, text: string, repairable = false) => void found.push([key, text, repairable]);
+    const found: Problem[] = [];
+    const suspect = noteInto(found);
     for (const p of build.binpkgs.packages) if (!blobDirs.has(p.sha256)) suspect(keys.blobMeta(p.sha256), `missing, but build ${machine} ${id} lists ${p.stanza.CPV}`);
     for (const ref of Object.values(build.trees)) if (!(await store.exists(keys.tree(ref.manifest)))) suspect(keys.tree(ref.manifest), `missing, but build ${machine} ${id} uses it`);
     for (const a of await buildArtifacts(store, build)) {
@@ -148,7 +153,7 @@ export async function fsck(store: Store, site: SiteSettings, opts: { repair: boo
     if (indexWrong) suspect(`${dir}Packages`, 'differs from build.json (or is missing)', opts.repair);
     if (!found.length || !(await store.exists(keys.buildJson(machine, id)))) continue;
     if (indexWrong && opts.repair) await writeBuildIndex(store, site, build);
-    for (const [key, text, repaired] of found) problem(key, text, repaired);
+    report.problems.push(...found);
   }
 
   // the trusted keys' bundle, derived from keys/*.asc

@@ -31,6 +31,11 @@ const LATE_UPLOAD_ROUNDS = 3;
 
 const nowSeconds = () => Date.now() / 1000;
 
+/** A TIMESTAMP for what replaces an index stamped `previous` (0: none): now, and past its slack. */
+function timestampAfter(previous: number, now = nowSeconds()): number {
+  return Math.max(Math.floor(now), previous + CLIENT_SLACK_SECONDS + 1);
+}
+
 /** Writes the pair rendered at `timestamp`, again at a later one while the upload ends too late. */
 async function publishIndexPair(store: Store, dir: string, render: (timestamp: number) => RenderedIndex, timestamp: number): Promise<void> {
   for (let round = 1; ; round++) {
@@ -39,7 +44,7 @@ async function publishIndexPair(store: Store, dir: string, render: (timestamp: n
     await store.put(`${dir}Packages.gz`, index.gz, { mtime: timestamp, contentType: 'application/gzip' });
     const done = nowSeconds();
     if (done <= timestamp + UPLOAD_BUDGET_SECONDS || round === LATE_UPLOAD_ROUNDS) return;
-    timestamp = Math.max(Math.floor(done), timestamp + CLIENT_SLACK_SECONDS + 1);
+    timestamp = timestampAfter(timestamp, done);
   }
 }
 
@@ -50,8 +55,7 @@ async function publishIndexPair(store: Store, dir: string, render: (timestamp: n
 export async function writeIndexFor(store: Store, site: SiteSettings, dir: string, build: BuildManifest, o: { fresh?: boolean } = {}): Promise<boolean> {
   const previous = o.fresh ? '' : ((await store.get(`${dir}Packages`))?.toString('utf8') ?? '');
   if (previous && (await bothServe(store, site, dir, build, previous))) return false;
-  const previousTs = indexTimestampOf(previous);
-  const timestamp = Math.max(Math.floor(nowSeconds()), previousTs + CLIENT_SLACK_SECONDS + 1);
+  const timestamp = timestampAfter(indexTimestampOf(previous));
   await publishIndexPair(store, dir, (ts) => renderIndex(build.binpkgs.header, build.binpkgs.packages, site.baseUrl, ts), timestamp);
   return true;
 }
