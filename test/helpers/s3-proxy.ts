@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 export interface ProxyOptions {
   /** Answer this request with 503 SlowDown instead of forwarding it. */
   throttle?: (req: IncomingMessage, n: number) => boolean;
-  /** Called for each forwarded request (after it completes). */
-  onRequest?: (method: string, path: string) => void;
+  /** Called for each forwarded request (after it completes), with the server's status. */
+  onRequest?: (method: string, path: string, status: number) => void;
   /** Called for each request as it arrives, before anything of it is forwarded. */
   onStart?: (method: string, path: string) => void;
   /** Milliseconds to hold this request before forwarding it, as a slow or congested link would. */
@@ -48,7 +48,7 @@ export async function startS3Proxy(target: string, options: ProxyOptions = {}) {
         up.on('end', () => {
           seen.total++;
           seen.byMethod[req.method!] = (seen.byMethod[req.method!] ?? 0) + 1;
-          options.onRequest?.(req.method!, req.url!);
+          options.onRequest?.(req.method!, req.url!, up.statusCode ?? 0);
         });
       },
     );
